@@ -13,7 +13,7 @@ import numpy as np
 from .backend import asnumpy, to_device
 
 __all__ = ["JacobianCheck", "numerical_jacobian", "compare_jacobians",
-           "check_function", "check_module"]
+           "check_function", "check_module", "check_energy"]
 
 
 @dataclass
@@ -139,3 +139,21 @@ def check_module(module, *inputs, eps=1e-6, tol=1e-5, seed=0):
         results.append(compare_jacobians(f"{module!r}: d out / d parameters",
                                          np.stack(rows_w), numerical, tol))
     return results
+
+
+def check_energy(machine, X, Ys=None, eps=1e-6, tol=1e-5):
+    """Check an energy machine's dE/dW (its bprop, seeded with each unit dL/dE
+    in turn) against finite differences of its energies in the parameters."""
+    params = machine.params
+    energies = machine.fprop(X, Ys)
+    rows = []
+    for k in range(energies.size):
+        seed_de = np.zeros(energies.size)
+        seed_de[k] = 1.0
+        machine.fprop(X, Ys)
+        params.clear_grad()
+        machine.bprop(to_device(seed_de.reshape(energies.shape)))
+        rows.append(asnumpy(params.dx).copy())
+    numerical = numerical_jacobian(lambda: machine.fprop(X, Ys), params.x, eps)
+    return compare_jacobians(f"{type(machine).__name__}: d energies / d parameters",
+                             np.stack(rows), numerical, tol)

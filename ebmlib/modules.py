@@ -25,7 +25,7 @@ import numpy as np
 from .backend import to_device, xp
 
 __all__ = ["ShapeError", "State", "Parameters", "Module", "Linear", "Tanh",
-           "Sigmoid", "Euclidean", "Cascade", "nn_layer", "nn_2layer"]
+           "Sigmoid", "Euclidean", "L1Distance", "RBF", "Cascade", "nn_layer", "nn_2layer"]
 
 
 class ShapeError(ValueError):
@@ -239,6 +239,55 @@ class Euclidean(Module):
 
     def __repr__(self):
         return "Euclidean()"
+
+
+class L1Distance(Module):
+    """E = ||Y - X_in||_1 per sample, two inputs: the distance of the paper's
+    demos (Sec. 6); its derivative sign(X_in - Y) has a kink at X_in = Y."""
+
+    def fprop(self, inp, y, out):
+        self._expect("fprop", "input x", _shape(inp), (None, None))
+        self._expect("fprop", "input y", _shape(y), inp.x.shape)
+        out.x = xp.abs(inp.x - y.x).sum(axis=1)
+
+    def bprop(self, inp, y, out):
+        self._expect_grad(out)
+        self._expect("bprop", "input x", _shape(inp), (out.x.shape[0], None))
+        self._expect("bprop", "input y", _shape(y), inp.x.shape)
+        d = xp.sign(inp.x - y.x) * out.dx[:, None]
+        if inp.requires_dx:
+            inp.dx = d
+        if y.requires_dx:
+            y.dx = -d
+
+    def __repr__(self):
+        return "L1Distance()"
+
+
+class RBF(Module):
+    """Radial basis functions with trainable centres: (X_out)_k = ||X_in - C_k||^2
+    (lecture, "Other Architectures that may collapse")."""
+
+    def __init__(self, n_in, n_centres, params=None):
+        self.n_in, self.n_centres = n_in, n_centres
+        self.params = Parameters() if params is None else params
+        self.centres = self.params.new(self.params.rng.uniform(-1, 1, (n_centres, n_in)))
+
+    def fprop(self, inp, out):
+        self._expect("fprop", "input x", _shape(inp), (None, self.n_in))
+        diff = inp.x[:, None, :] - self.centres.x[None, :, :]
+        out.x = (diff * diff).sum(axis=2)
+
+    def bprop(self, inp, out):
+        self._expect_grad(out)
+        self._expect("bprop", "input x", _shape(inp), (out.x.shape[0], self.n_in))
+        d = 2 * (inp.x[:, None, :] - self.centres.x[None, :, :]) * out.dx[:, :, None]
+        if inp.requires_dx:
+            inp.dx = d.sum(axis=1)
+        self.centres.dx -= d.sum(axis=0)
+
+    def __repr__(self):
+        return f"RBF({self.n_in}->{self.n_centres})"
 
 
 class Cascade(Module):

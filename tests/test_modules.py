@@ -5,8 +5,8 @@ import pytest
 
 from ebmlib.backend import asnumpy, to_device
 from ebmlib.gradcheck import check_module
-from ebmlib.modules import (Cascade, Euclidean, Linear, Parameters, ShapeError, Sigmoid,
-                            State, Tanh, nn_2layer, nn_layer)
+from ebmlib.modules import (RBF, Cascade, Euclidean, L1Distance, Linear, Parameters,
+                            ShapeError, Sigmoid, State, Tanh, nn_2layer, nn_layer)
 
 RNG = np.random.default_rng(42)
 
@@ -17,6 +17,8 @@ def _modules():
         "Tanh": (lambda p: Tanh(4, p), [(5, 4)]),
         "Sigmoid": (lambda p: Sigmoid(4, p), [(5, 4)]),
         "Euclidean": (lambda p: Euclidean(), [(5, 3), (5, 3)]),
+        "L1Distance": (lambda p: L1Distance(), [(5, 3), (5, 3)]),  # random inputs: no kink
+        "RBF": (lambda p: RBF(3, 4, p), [(5, 3)]),
         "nn_layer": (lambda p: nn_layer(3, 4, p), [(5, 3)]),
         "nn_2layer": (lambda p: nn_2layer(3, 6, 2, p), [(5, 3)]),
     }
@@ -72,6 +74,17 @@ def test_euclidean_energy():
     out = State()
     Euclidean().fprop(State(to_device(a)), State(to_device(b)), out)
     np.testing.assert_allclose(asnumpy(out.x), 0.5 * ((a - b) ** 2).sum(axis=1))
+
+
+def test_l1_and_rbf_match_formula():
+    a, b = RNG.standard_normal((4, 3)), RNG.standard_normal((4, 3))
+    out = State()
+    L1Distance().fprop(State(to_device(a)), State(to_device(b)), out)
+    np.testing.assert_allclose(asnumpy(out.x), np.abs(a - b).sum(axis=1))
+    rbf = RBF(3, 2)
+    rbf.fprop(State(to_device(a)), out)
+    c = asnumpy(rbf.centres.x)
+    np.testing.assert_allclose(asnumpy(out.x)[:, 1], ((a - c[1]) ** 2).sum(axis=1))
 
 
 def test_pooled_views_alias_the_flat_vector():

@@ -1,0 +1,64 @@
+"""Figures of the book: energy surfaces, loss landscapes, training curves.
+
+Host-only code: arrays are converted with ``asnumpy`` at the edge. Each
+function draws on a matplotlib ``ax`` (a new figure when none is given) and
+returns it.
+"""
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .backend import asnumpy
+from .conditions import landscape
+
+__all__ = ["energy_surface", "loss_landscape", "training_curves"]
+
+
+def _axes(ax):
+    return plt.subplots(figsize=(4.5, 3.6))[1] if ax is None else ax
+
+
+def energy_surface(xs, ys, energies, X=None, Y=None, ax=None, title=None, colorbar=True):
+    """E(Y, X) as an image over (X, Y) (low energy dark), with the data
+    (X, Y) on top; ``energies`` has shape (len(xs), len(ys))."""
+    ax = _axes(ax)
+    E = asnumpy(energies)
+    image = ax.imshow(E.T, origin="lower", aspect="auto", cmap="viridis",
+                      extent=(xs[0], xs[-1], ys[0], ys[-1]))
+    ax.contour(np.asarray(xs), np.asarray(ys), E.T, levels=8, colors="white",
+               linewidths=0.5, alpha=0.6)
+    if X is not None:
+        ax.scatter(asnumpy(X).ravel(), asnumpy(Y).ravel(), s=4, c="tab:red", label="data")
+    ax.set(xlabel="X", ylabel="Y", title=title)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label=r"$E(W, Y, X)$")
+    return ax
+
+
+def loss_landscape(loss, e_range=(0.0, 4.0), n=81, margin=None, ax=None, title=None,
+                   **params):
+    """The loss over the (E(Y^i), E(Ybar)) plane (lecture, "Condition on the
+    Loss"), with the margin line E(Ybar) = E(Y^i) + m and the descent
+    direction drawn on it."""
+    ax = _axes(ax)
+    kwargs = dict(params, **({} if margin is None else {"margin": margin}))
+    e_c, e_i, values = (asnumpy(a) for a in landscape(loss, e_range, n, **kwargs))
+    ax.contourf(e_c, e_i, values, levels=20, cmap="magma")
+    m = 0.0 if margin is None else margin
+    line = np.linspace(e_range[0], e_range[1] - m, 2)
+    ax.plot(line, line + m, color="cyan", lw=1.5, label=f"margin line, m = {m:g}")
+    ax.set(xlabel=r"$E(W, Y^i, X^i)$", ylabel=r"$E(W, \bar{Y}, X^i)$",
+           title=title or getattr(loss, "__name__", ""), xlim=e_range, ylim=e_range)
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+def training_curves(history, keys=("loss",), ax=None, title=None, logy=False):
+    """The per-epoch values of ``history`` (from :func:`ebmlib.train.train`)."""
+    ax = _axes(ax)
+    for key in keys:
+        ax.plot(np.arange(len(history[key])), history[key], label=key)
+    ax.set(xlabel="epoch", title=title)
+    if logy:
+        ax.set_yscale("log")
+    ax.legend(fontsize="small")
+    return ax
