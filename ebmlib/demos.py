@@ -24,7 +24,7 @@ from .modules import RBF, Cascade, Linear, Parameters, nn_2layer
 from .train import train
 
 __all__ = ["parabola", "eye", "architecture_a", "architecture_b", "Experiment",
-           "experiment", "diagnostics", "energy_surface", "local_minima", "rbf_experiment",
+           "experiment", "diagnostics", "energy_grid", "local_minima", "rbf_experiment",
            "LOSSES", "Y_GRIDS", "PROBE_X", "SURFACE_X", "surface_ys", "SETTINGS", "RADIUS", "RBF_RATES"]
 
 #: The three losses of the demos, with the parameters used here.
@@ -95,7 +95,7 @@ def architecture_b(seed=0):
     return Matcher(nn_2layer(1, 10, 10, params), nn_2layer(1, 10, 10, params), "l1")
 
 
-def energy_surface(machine, xs, ys):
+def energy_grid(machine, xs, ys):
     """E(W, y, x) for every x in ``xs`` and y in ``ys``: shape (len(xs), len(ys))."""
     return asnumpy(machine.fprop(to_device(np.reshape(xs, (-1, 1))),
                                  to_device(np.reshape(ys, (-1, 1)))))
@@ -119,7 +119,7 @@ def diagnostics(machine, ys, target=None, X=None, Y=None, radius=RADIUS):
     error use a grid 8 times finer than ``ys``.
     """
     fine = surface_ys(ys)
-    surface = energy_surface(machine, PROBE_X, fine)
+    surface = energy_grid(machine, PROBE_X, fine)
     out = {"spread": float((surface.max(axis=1) - surface.min(axis=1)).mean())}
     if X is not None:
         cand = _with_grid(Y, ys)
@@ -156,7 +156,7 @@ class Experiment:
     def surface(self, xs=None, ys=None):
         """E(W, y, x) now, over ``xs`` (default SURFACE_X) and ``ys`` (default
         a fine grid spanning the experiment's Y grid)."""
-        return energy_surface(self.machine, SURFACE_X if xs is None else xs,
+        return energy_grid(self.machine, SURFACE_X if xs is None else xs,
                               surface_ys(self.ys) if ys is None else ys)
 
 
@@ -205,7 +205,7 @@ def experiment(architecture="B", loss="energy", data="parabola", epochs=None, et
 
     def on_epoch(epoch):
         if epoch + 1 in snapshots:
-            result.snapshots[epoch + 1] = energy_surface(machine, SURFACE_X, surf_y)
+            result.snapshots[epoch + 1] = energy_grid(machine, SURFACE_X, surf_y)
         return diagnostics(machine, ys, target, X, Y, radius)
 
     first = on_epoch(-1)

@@ -95,7 +95,7 @@ def check_function(name, f, x, grad, eps=1e-6, tol=1e-5):
     return compare_jacobians(name, analytic, numerical, tol)
 
 
-def check_module(module, *inputs, eps=1e-6, tol=1e-5, seed=0):
+def check_module(module, *inputs, eps=1e-6, tol=1e-5):
     """Check a module's bprop against finite differences of its fprop.
 
     ``inputs`` are the module's input arrays (float64); the output Jacobian is
