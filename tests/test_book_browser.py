@@ -1,0 +1,254 @@
+"""Open every page of the built book in a real, headless Chromium, offline.
+
+For each page of ``_toc.yml`` it checks that
+
+* MathJax typeset the math (``mjx-container`` elements where the page has
+  math, and no raw TeX delimiters left in the visible text),
+* every image loaded (``naturalWidth > 0``),
+* no ``<script src>`` or ``<link href>`` points to a remote address,
+* the page attempted no network request at all: every non-``file://``
+  request is aborted and recorded, and the record must stay empty,
+* the page raised no JavaScript error,
+
+and saves a full-page screenshot.
+
+Which HTML is tested:
+
+* ``EBM_BOOK_HTML=/path/to/_build/html`` tests a book built earlier (the CI
+  script builds once with ``jupyter-book build . -W -n --keep-going`` and then
+  points this test at ``_build/html``);
+* otherwise the test builds the book itself, with the same strict flags, into
+  a temporary folder.
+
+Screenshots go to ``EBM_BOOK_SCREENSHOTS`` if set, else to a temporary folder
+whose path the test prints. The browser is ``EBM_CHROMIUM`` if set, else the
+first Chromium found on the PATH (``/usr/bin/chromium`` on Debian).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIP_MESSAGE = "headless Chromium not found: install it with `apt-get install -y chromium`"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+BUILD_TIMEOUT_S = 1800
+MATHJAX_TIMEOUT_MS = 20_000
+RAW_TEX = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]|\$\\[A-Za-z]")
+REMOTE = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
+# Known and harmless: Sphinx 7.4 emits sphinx-thebe's inline configuration script
+# twice on every page, so its second `const` declaration throws. Thebe (live
+# code) is disabled in _config.yml; nothing on the page depends on that script.
+KNOWN_JS_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
+
+
+def toc_pages() -> list[str]:
+    """Document names of _toc.yml, in order (root first)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    pages = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                pages.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    walk(toc.get("sections"))
+    return [re.sub(r"\.(md|ipynb)$", "", p) for p in pages]
+
+
+PAGES = toc_pages()
+
+
+def find_chromium() -> str | None:
+    candidates = [os.environ.get("EBM_CHROMIUM")]
+    candidates += [shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")]
+    candidates += ["/usr/bin/chromium"]
+    for c in candidates:
+        if c and Path(c).is_file() and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("the Python package `playwright` is not importable: install it with "
+                    "`pip install -r requirements.txt` (never `playwright install`); "
+                    "then the browser: `apt-get install -y chromium`")
+    path = find_chromium()
+    if path is None:
+        pytest.skip(SKIP_MESSAGE)
+    return path
+
+
+@pytest.fixture(scope="session")
+def book_html(tmp_path_factory, chromium_path) -> Path:
+    """The built HTML: EBM_BOOK_HTML, or a fresh strict build."""
+    given = os.environ.get("EBM_BOOK_HTML")
+    if given:
+        html = Path(given).resolve()
+        assert (html / "index.html").is_file(), f"EBM_BOOK_HTML={given} holds no index.html"
+        return html
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.is_file() else (shutil.which("jupyter-book") or "jupyter-book")]
+    out = tmp_path_factory.mktemp("book")
+    cmd += ["build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"]
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    print(f"strict book build: {time.monotonic() - t0:.1f} s")
+    assert proc.returncode == 0, ("strict build failed:\n" + proc.stdout[-6000:]
+                                  + proc.stderr[-6000:])
+    return out / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory) -> Path:
+    given = os.environ.get("EBM_BOOK_SCREENSHOTS")
+    path = Path(given) if given else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright gives the browser a fresh temporary profile of its own.
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _offline_context(browser):
+    """A context that lets file:// through and aborts (and records) anything else."""
+    local = ("file://", "data:", "blob:", "about:")
+    attempted: set[str] = set()
+    context = browser.new_context(viewport={"width": 1200, "height": 900},
+                                  service_workers="block")
+
+    def route(r):
+        if r.request.url.startswith(local):
+            r.continue_()
+        else:
+            attempted.add(r.request.url)
+            r.abort()
+
+    context.route("**", route)
+    # requests that bypass routing (if any) are recorded too
+    context.on("request", lambda req: None if req.url.startswith(local)
+               else attempted.add(req.url))
+    return context, attempted
+
+
+WAIT_IMAGES = """async () => {
+  const imgs = Array.from(document.images);
+  imgs.forEach(i => { i.loading = "eager"; });
+  await Promise.all(imgs.map(i => (i.complete ? Promise.resolve() :
+      new Promise(r => { i.addEventListener("load", r); i.addEventListener("error", r); }))));
+  return imgs.map(i => ({src: i.getAttribute("src"), w: i.naturalWidth,
+                         visible: i.getClientRects().length > 0}));
+}"""
+
+REMOTE_REFS = """() => [
+  ...Array.from(document.querySelectorAll("script[src]"), e => e.getAttribute("src")),
+  ...Array.from(document.querySelectorAll("link[href]"), e => e.getAttribute("href")),
+]"""
+
+WAIT_MATHJAX = """async () => {
+  if (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) return false;
+  await MathJax.startup.promise;
+  return true;
+}"""
+
+# Visible prose of the article, with code, program output and typeset math hidden.
+VISIBLE_PROSE = """() => {
+  const main = document.querySelector("main") || document.body;
+  for (const e of main.querySelectorAll("pre, code, .highlight, .output, mjx-container"))
+    e.style.display = "none";
+  return main.innerText;
+}"""
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_page_reads_offline(page_name, book_html, browser, screenshot_dir):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    html_file = book_html / f"{page_name}.html"
+    assert html_file.is_file(), f"{page_name} was not built: {html_file} is missing"
+    source = html_file.read_text(encoding="utf-8")
+    n_math = len(re.findall(r'class="math notranslate', source))
+
+    problems: list[str] = []
+    context, attempted = _offline_context(browser)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: None if any(
+            k in str(exc) for k in KNOWN_JS_ERRORS) else errors.append(str(exc)))
+        page.goto(html_file.as_uri(), wait_until="load")
+
+        # no remote scripts or stylesheets
+        remote = [u for u in page.evaluate(REMOTE_REFS) if u and REMOTE.match(u)]
+        if remote:
+            problems.append(f"remote <script src>/<link href>: {remote}")
+
+        # MathJax typeset everything the page holds
+        if n_math:
+            try:
+                page.wait_for_function("() => window.MathJax && MathJax.startup && "
+                                       "MathJax.startup.promise", timeout=MATHJAX_TIMEOUT_MS)
+                page.evaluate(WAIT_MATHJAX)
+            except PlaywrightTimeout:
+                problems.append(f"MathJax did not start within {MATHJAX_TIMEOUT_MS} ms")
+            n_typeset = page.locator("mjx-container").count()
+            if n_typeset < n_math:
+                problems.append(f"{n_math} math elements, only {n_typeset} typeset by MathJax")
+
+        # every image loaded
+        images = page.evaluate(WAIT_IMAGES)
+        broken = [i["src"] for i in images if i["w"] == 0 and i["visible"]]
+        if broken:
+            problems.append(f"images that did not load: {broken}")
+
+        page.wait_for_timeout(300)   # let late requests (fonts, lazy assets) show up
+        shot = screenshot_dir / f"{page_name.replace('/', '__')}.png"
+        page.screenshot(path=str(shot), full_page=True)
+
+        # no TeX left in the prose (checked last: it hides code and math)
+        leftover = sorted(set(RAW_TEX.findall(page.evaluate(VISIBLE_PROSE))))
+        if leftover:
+            problems.append(f"raw TeX in the visible text: {leftover}")
+    finally:
+        context.close()
+
+    if attempted:
+        problems.append(f"network requests were attempted: {sorted(attempted)}")
+    if errors:
+        problems.append(f"JavaScript errors: {errors}")
+    assert not problems, f"{page_name} ({html_file}):\n  " + "\n  ".join(problems)
+
+
+def test_every_chapter_is_in_the_build(book_html):
+    missing = [p for p in PAGES if not (book_html / f"{p}.html").is_file()]
+    assert not missing, f"pages of _toc.yml missing from {book_html}: {missing}"
+    assert (book_html / "index.html").is_file()
