@@ -25,7 +25,8 @@ from .train import train
 
 __all__ = ["parabola", "eye", "architecture_a", "architecture_b", "Experiment",
            "experiment", "diagnostics", "energy_grid", "local_minima", "rbf_experiment",
-           "LOSSES", "Y_GRIDS", "PROBE_X", "SURFACE_X", "surface_ys", "SETTINGS", "RADIUS", "RBF_RATES"]
+           "LOSSES", "Y_GRIDS", "PROBE_X", "SURFACE_X", "surface_ys", "SETTINGS", "RADIUS",
+           "RBF_RATES"]
 
 #: The three losses of the demos, with the parameters used here.
 LOSSES = {
@@ -157,7 +158,7 @@ class Experiment:
         """E(W, y, x) now, over ``xs`` (default SURFACE_X) and ``ys`` (default
         a fine grid spanning the experiment's Y grid)."""
         return energy_grid(self.machine, SURFACE_X if xs is None else xs,
-                              surface_ys(self.ys) if ys is None else ys)
+                           surface_ys(self.ys) if ys is None else ys)
 
 
 def experiment(architecture="B", loss="energy", data="parabola", epochs=None, eta=None,

@@ -39,15 +39,15 @@ class JacobianCheck:
         for flat in worst:
             if err.flat[flat] <= self.tol:
                 break
-            k, l = np.unravel_index(flat, err.shape)
-            rows.append((int(k), int(l), float(self.analytic[k, l]), float(self.numerical[k, l])))
+            k, j = np.unravel_index(flat, err.shape)
+            rows.append((int(k), int(j), float(self.analytic[k, j]), float(self.numerical[k, j])))
         return rows
 
     def __str__(self):
         verdict = "ok" if self.ok else "WRONG"
         text = f"{self.name}: {verdict}, worst relative error {self.error:.2e} at {self.index}"
-        for k, l, a, n in self.wrong_entries():
-            text += f"\n  d out[{k}] / d in[{l}]: analytic {a:.6g}, finite differences {n:.6g}"
+        for k, j, a, n in self.wrong_entries():
+            text += f"\n  d out[{k}] / d in[{j}]: analytic {a:.6g}, finite differences {n:.6g}"
         return text
 
 
@@ -62,13 +62,13 @@ def numerical_jacobian(f, x, eps=1e-6):
     """
     flat = x.reshape(-1)
     rows = []
-    for l in range(flat.size):
-        old = flat[l].item()
-        flat[l] = old + eps
+    for j in range(flat.size):
+        old = flat[j].item()
+        flat[j] = old + eps
         plus = np.array(asnumpy(f()), dtype=np.float64).reshape(-1)
-        flat[l] = old - eps
+        flat[j] = old - eps
         minus = np.array(asnumpy(f()), dtype=np.float64).reshape(-1)
-        flat[l] = old
+        flat[j] = old
         rows.append((plus - minus) / (2 * eps))
     return np.stack(rows, axis=1) if rows else np.zeros((0, 0))
 

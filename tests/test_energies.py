@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ebmlib.backend import asnumpy, to_device
+from ebmlib.backend import asnumpy
 from ebmlib.energies import (Classifier, LatentEnergy, Matcher, Perceptron, Regressor,
                              linear_regression)
 from ebmlib.gradcheck import check_energy

@@ -20,8 +20,8 @@ def test_check_function_accepts_the_right_gradient_and_rejects_a_wrong_one():
     wrong[1, 1] += 0.5
     bad = check_function("sin", lambda: np.sin(x), x, wrong)
     assert not bad.ok and bad.index == (1, 1)
-    (k, l, analytic, numerical), = bad.wrong_entries()
-    assert (k, l) == (1, 1) and analytic == wrong[1, 1]
+    (k, j, analytic, numerical), = bad.wrong_entries()
+    assert (k, j) == (1, 1) and analytic == wrong[1, 1]
     assert abs(numerical - np.cos(x[1])) < 1e-8
     assert "d out[1] / d in[1]" in str(bad)
 

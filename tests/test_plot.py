@@ -26,4 +26,4 @@ def test_loss_landscape_draws_the_margin_line():
 
 def test_training_curves_plot_each_key():
     ax = plot.training_curves({"loss": [3.0, 2.0, 1.0], "gap": [0.0, 0.1, 0.2]}, ("loss", "gap"))
-    assert [tuple(l.get_ydata()) for l in ax.lines] == [(3.0, 2.0, 1.0), (0.0, 0.1, 0.2)]
+    assert [tuple(line.get_ydata()) for line in ax.lines] == [(3.0, 2.0, 1.0), (0.0, 0.1, 0.2)]
