@@ -1,0 +1,110 @@
+"""Exercises: an instructor notebook, its public and hidden test modules, their digest.
+
+For ``source/<name>.ipynb`` the public tests are ``source/<name>_tests.py`` and
+the hidden ones ``hidden/<name>_tests.py``; each module lists ``TESTS``, a list
+of :class:`~.spec.Test`. Loading a module runs it in the grader's process
+(instructor code, trusted); the student's kernel never sees it.
+"""
+import dataclasses
+import functools
+import hashlib
+import importlib.util
+import pathlib
+
+from .notebook import FormatError, code_cells, read_source
+from .spec import Case, Test, make_case
+
+GRADER_VERSION = "1"
+LIBRARY = pathlib.Path(__file__).resolve().parents[1]
+
+
+@dataclasses.dataclass
+class Exercise:
+    """What one notebook is graded on: questions with points, and the test cases."""
+
+    name: str
+    points: dict
+    cases: list
+    digest: str = ""
+    notebook: object = None
+
+    @property
+    def maximum(self):
+        return sum(self.points.values())
+
+    @property
+    def filename(self):
+        return f"{self.name}.ipynb"
+
+    def public_metadata(self):
+        """Plain data embedded in the released notebook, for ``check``."""
+        return {"exercise": self.name, "grader_version": GRADER_VERSION,
+                "questions": [{"id": q, "points": p} for q, p in self.points.items()],
+                "public_tests": [c.to_json() for c in self.cases if not c.hidden]}
+
+    @classmethod
+    def from_release(cls, metadata):
+        """The public part of an exercise, from a released notebook's metadata."""
+        return cls(str(metadata["exercise"]),
+                   {str(q["id"]): float(q["points"]) for q in metadata["questions"]},
+                   [Case.from_json(c) for c in metadata["public_tests"]])
+
+
+def load_exercises(source_dir, hidden_dir):
+    """Every exercise of ``source_dir`` (sorted by name); raises FormatError."""
+    return [load_exercise(p, hidden_dir) for p in sorted(pathlib.Path(source_dir).glob("*.ipynb"))]
+
+
+def load_exercise(path, hidden_dir):
+    path = pathlib.Path(path)
+    nb, points = read_source(path)
+    name = path.stem
+    public = path.with_name(f"{name}_tests.py")
+    hidden = pathlib.Path(hidden_dir) / f"{name}_tests.py"
+    tests = [(t, False) for t in _tests(public)] + [(t, True) for t in _tests(hidden)]
+    cases = []
+    for test, is_hidden in tests:
+        if test.question not in points:
+            raise FormatError(f"{name}: test {test.name!r} is for question {test.question!r}, "
+                              f"which no cell of {path.name} is tagged with")
+        try:
+            cases.append(make_case(test, len(cases), name, is_hidden))
+        except ValueError as exc:
+            raise FormatError(str(exc)) from None
+    names = [(c.question, c.name) for c in cases]
+    if len(set(names)) != len(names):
+        raise FormatError(f"{name}: two tests of the same question share a name")
+    untested = [q for q in points if not any(c.question == q for c in cases)]
+    if untested:
+        raise FormatError(f"{name}: no test for question(s) {', '.join(untested)}")
+    digest = hashlib.sha256()
+    for part in (GRADER_VERSION.encode(), library_digest().encode(), path.read_bytes(),
+                 *(p.read_bytes() for p in (public, hidden) if p.exists())):
+        digest.update(hashlib.sha256(part).digest())
+    return Exercise(name, points, cases, digest.hexdigest(), nb)
+
+
+def _tests(path):
+    if not path.exists():
+        return []
+    spec = importlib.util.spec_from_file_location(f"ebm_tests_{path.stem}_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tests = getattr(module, "TESTS", None)
+    if not isinstance(tests, list) or not all(isinstance(t, Test) for t in tests):
+        raise FormatError(f"{path}: TESTS must be a list of ebmlib.grading.Test")
+    return tests
+
+
+@functools.lru_cache(maxsize=1)
+def library_digest():
+    """Hash of ebmlib's sources: a library change re-grades everything."""
+    digest = hashlib.sha256()
+    for path in sorted(LIBRARY.rglob("*.py")):
+        digest.update(path.relative_to(LIBRARY).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def source_cells(exercise):
+    """Code cells of the instructor notebook (what the reference run executes)."""
+    return code_cells(exercise.notebook)

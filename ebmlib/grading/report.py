@@ -1,0 +1,116 @@
+"""What grading writes: ``grades.csv``, a JSON and a Markdown feedback per student.
+
+Hidden tests appear by name and message only; their source never leaves the
+instructor's folder.
+"""
+import csv
+import json
+import pathlib
+
+
+def not_graded(exercise, status, message, key):
+    """The result of an exercise whose notebook is missing or unreadable."""
+    return {"exercise": exercise.name, "notebook": exercise.filename, "key": key,
+            "status": status, "message": message, "points": 0.0, "maximum": exercise.maximum,
+            "notes": [], "duration": 0.0,
+            "questions": [{"id": q, "points": 0.0, "maximum": p, "status": status,
+                           "message": message, "duration": 0.0, "tests": []}
+                          for q, p in exercise.points.items()]}
+
+
+def student_result(student, exercises, isolation, notes):
+    """A student's whole result: what ``results/<student>.json`` holds."""
+    return {"student": student, "points": round(sum(e["points"] for e in exercises), 3),
+            "maximum": sum(e["maximum"] for e in exercises), "isolation": isolation,
+            "notes": notes, "exercises": exercises}
+
+
+def result_path(out, student):
+    return pathlib.Path(out) / "results" / f"{student}.json"
+
+
+def load_previous(out, student):
+    """A student's previous result (for skipping unchanged work), or None."""
+    try:
+        return json.loads(result_path(out, student).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_student(out, result):
+    """Write ``results/<student>.json`` and ``feedback/<student>.md``."""
+    path = result_path(out, result["student"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    feedback = pathlib.Path(out) / "feedback" / f"{result['student']}.md"
+    feedback.parent.mkdir(parents=True, exist_ok=True)
+    feedback.write_text(markdown(result))
+
+
+def write_csv(out, results, names):
+    """``grades.csv``: a row per student, the points per exercise, total and maximum."""
+    with open(pathlib.Path(out) / "grades.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", *names, "total", "maximum"])
+        for r in results:
+            points = {e["exercise"]: e["points"] for e in r["exercises"]}
+            writer.writerow([r["student"], *(_num(points.get(n, 0.0)) for n in names),
+                             _num(r["points"]), _num(r["maximum"])])
+
+
+def _num(x):
+    return f"{x:g}"
+
+
+def markdown(result):
+    """The feedback a student reads."""
+    lines = [f"# Feedback for {result['student']}", "",
+             f"Total: **{_num(result['points'])} / {_num(result['maximum'])}** points.", ""]
+    lines += [f"- {n}" for n in result["notes"]] + ([""] if result["notes"] else [])
+    for ex in result["exercises"]:
+        lines += [f"## {ex['notebook']}: {_num(ex['points'])} / {_num(ex['maximum'])}", ""]
+        if ex["status"] != "graded":
+            lines += [f"**{ex['status']}**: {ex['message']}", ""]
+            continue
+        if ex["notes"]:
+            lines += ["Notes on running your notebook:", ""] + [f"- {n}" for n in ex["notes"]] + [""]
+        lines += ["| question | points | status |", "|---|---|---|"]
+        lines += [f"| {q['id']} | {_num(q['points'])} / {_num(q['maximum'])} | {q['status']} |"
+                  for q in ex["questions"]]
+        lines.append("")
+        for q in ex["questions"]:
+            if q["status"] == "ok":
+                continue
+            lines += [f"### {q['id']}: {q['status']}", ""]
+            for t in q["tests"] or [{"name": q["id"], "visibility": "", "status": q["status"],
+                                     "message": q["message"]}]:
+                if t["status"] != "ok":
+                    lines += _test_lines(t)
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _test_lines(test):
+    head, *rest = test["message"].split("\n")
+    label = f"{test['visibility']} test '{test['name']}'" if test["visibility"] else test["name"]
+    lines = [f"- {label}: **{test['status']}**: {head}"]
+    if rest:
+        lines += ["", "  ```", *(f"  {line}" for line in rest), "  ```"]
+    return lines
+
+
+def check_text(result):
+    """The self-check report printed by ``check``."""
+    lines = [f"{result['notebook']}: public tests"]
+    lines += [f"  note: {n}" for n in result["notes"]]
+    for q in result["questions"]:
+        if not q["tests"]:
+            lines.append(f"  [ -- ] {q['id']}: no public tests (graded by hidden tests only)")
+            continue
+        passed = sum(t["status"] == "ok" for t in q["tests"])
+        mark = "PASS" if q["status"] == "ok" else "FAIL"
+        lines.append(f"  [{mark}] {q['id']}: {passed}/{len(q['tests'])} public tests pass")
+        for t in q["tests"]:
+            if t["status"] != "ok":
+                lines += [f"      {t['name']}: {t['status']}: " + t["message"].replace("\n", "\n        ")]
+    return "\n".join(lines)

@@ -1,0 +1,193 @@
+"""Tests, comparisons and the judging of one harvested answer.
+
+A :class:`Test` only declares what to call, on which inputs, and how to compare;
+the grader turns it into a :class:`Case` (inputs drawn from a fixed seed,
+expected values computed from the reference solution) and judges the plain
+arrays that come back from the student's kernel with :func:`judge`.
+"""
+import dataclasses
+import zlib
+from typing import Callable, Optional, Union
+
+import numpy as np
+
+from ..gradcheck import compare_jacobians
+
+NUMERIC_KINDS = "biufc"
+
+
+@dataclasses.dataclass(frozen=True)
+class Compare:
+    """How an answer is compared with the reference: ``close``, ``equal`` or ``jacobian``."""
+
+    kind: str
+    rtol: float = 0.0
+    atol: float = 0.0
+
+
+def close(rtol=1e-6, atol=1e-9):
+    """Entry-wise ``|got - expected| <= atol + rtol * |expected|``, same shape."""
+    return Compare("close", rtol, atol)
+
+
+def equal():
+    """Exactly equal values and shape (indices, labels, counts)."""
+    return Compare("equal")
+
+
+def jacobian(tol=1e-5):
+    """A derivative, checked entry by entry with :func:`ebmlib.gradcheck.compare_jacobians`;
+    the feedback lists the Jacobian entries that are off."""
+    return Compare("jacobian", rtol=tol)
+
+
+@dataclasses.dataclass(frozen=True)
+class Test:
+    """One test of a question.
+
+    ``call`` is a name in the notebook (``"softmax"``, ``"Linear.fprop"``), called
+    with the inputs, or an expression that uses ``args`` (``"free_energy(*args, beta=2.0)"``).
+    ``args`` is a tuple of arrays/numbers or a function ``rng -> tuple``.
+    ``reference``, when given, replaces ``call`` when the expected value is
+    computed from the instructor's notebook (e.g. ``"jacobian_fd(free_energy, *args)"``).
+    """
+
+    __test__ = False  # not a pytest test class
+
+    question: str
+    name: str
+    call: str
+    args: Union[tuple, Callable] = ()
+    compare: Compare = close()
+    reference: Optional[str] = None
+    weight: float = 1.0
+    seed: Optional[int] = None
+
+
+@dataclasses.dataclass
+class Case:
+    """A test made concrete: plain input arrays and, once known, the expected outputs."""
+
+    index: int
+    question: str
+    name: str
+    hidden: bool
+    call: str
+    reference: str
+    compare: Compare
+    weight: float
+    args: list
+    scalars: list          # per argument: "int", "float", "bool" or None (an array)
+    expected: Optional[list] = None
+
+    def to_json(self):
+        """Plain-data form (embedded in released notebooks for ``check``)."""
+        return {"index": self.index, "question": self.question, "name": self.name,
+                "call": self.call, "compare": dataclasses.asdict(self.compare),
+                "weight": self.weight, "scalars": self.scalars,
+                "args": [encode_array(a) for a in self.args],
+                "expected": [encode_array(a) for a in self.expected]}
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(int(data["index"]), str(data["question"]), str(data["name"]), False,
+                   str(data["call"]), str(data["call"]), Compare(**data["compare"]),
+                   float(data["weight"]), [decode_array(a) for a in data["args"]],
+                   list(data["scalars"]), [decode_array(a) for a in data["expected"]])
+
+
+def make_case(test, index, exercise, hidden):
+    """Draw the inputs of ``test`` in the grader's process, from its seed."""
+    seed = test.seed if test.seed is not None else \
+        zlib.crc32(f"{exercise}/{test.question}/{test.name}".encode())
+    values = test.args(np.random.default_rng(seed)) if callable(test.args) else test.args
+    if not isinstance(values, tuple):
+        values = (values,)
+    args, scalars = [], []
+    for value in values:
+        kind = {bool: "bool", int: "int", float: "float"}.get(type(value))
+        array = np.array(value)
+        if array.dtype.kind not in NUMERIC_KINDS:
+            raise ValueError(f"test {test.name!r} of {exercise}: arguments must be "
+                             f"numbers or numeric arrays, not {type(value).__name__}")
+        args.append(array)
+        scalars.append(kind)
+    return Case(index, test.question, test.name, hidden, test.call,
+                test.reference or test.call, test.compare, float(test.weight), args, scalars)
+
+
+def encode_array(array):
+    """JSON form of a numeric array (non-finite values as strings)."""
+    array = np.asarray(array)
+    data = [x if np.isfinite(x) else repr(float(x)) for x in array.reshape(-1).tolist()] \
+        if array.dtype.kind == "f" else array.reshape(-1).tolist()
+    return {"dtype": array.dtype.str, "shape": list(array.shape), "data": data}
+
+
+def decode_array(data):
+    values = [float(x) if isinstance(x, str) else x for x in data["data"]]
+    return np.array(values, dtype=np.dtype(data["dtype"])).reshape(data["shape"])
+
+
+def judge(case, got):
+    """``(status, message)`` for the arrays ``got`` returned by the student's code."""
+    expected = case.expected
+    if len(got) != len(expected):
+        return "wrong", f"returned {_count(len(got))}, expected {_count(len(expected))}"
+    for k, (g, e) in enumerate(zip(got, expected)):
+        problem = _problem(case, g, e)
+        if problem:
+            where = f"output {k + 1} of {len(expected)}: " if len(expected) > 1 else ""
+            return "wrong", where + problem
+    return "ok", "passed"
+
+
+def _count(n):
+    return "1 value" if n == 1 else f"{n} values (a tuple)"
+
+
+def _problem(case, got, expected):
+    if got.dtype.kind not in NUMERIC_KINDS:
+        return f"returned values of type {got.dtype}, expected numbers"
+    kind = case.compare.kind
+    if kind == "jacobian":
+        return _jacobian_problem(case, got, expected)
+    if got.shape != expected.shape:
+        return f"has shape {got.shape}, expected {expected.shape}"
+    if kind == "equal":
+        bad = got != expected
+    else:
+        if np.isnan(got).any() and not np.isnan(expected).any():
+            return f"contains NaN at index {_index(np.isnan(got))}"
+        with np.errstate(invalid="ignore", over="ignore"):
+            bad = ~(np.abs(got - expected) <= case.compare.atol + case.compare.rtol * np.abs(expected))
+        bad &= ~(np.isnan(got) & np.isnan(expected))
+        bad &= ~(np.isinf(expected) & (got == expected))
+    if not bad.any():
+        return None
+    at = _index(bad)
+    text = f"{int(bad.sum())} of {bad.size} entries differ"
+    if kind == "close":
+        text += f" (tolerance rtol={case.compare.rtol:g}, atol={case.compare.atol:g})"
+    if not bad.ndim:
+        return text + f": got {_fmt(got.item())}, expected {_fmt(expected.item())}"
+    return text + f"; first at index {at}: got {_fmt(got[at])}, expected {_fmt(expected[at])}"
+
+
+def _jacobian_problem(case, got, expected):
+    expected = expected.reshape(expected.shape[0] if expected.ndim > 1 else 1, -1)
+    if got.size != expected.size:
+        return f"has {got.size} entries (shape {got.shape}); the Jacobian has " \
+               f"{expected.shape[0]} x {expected.shape[1]} = {expected.size}"
+    check = compare_jacobians(case.name, got.reshape(expected.shape).astype(np.float64),
+                              expected, tol=case.compare.rtol)
+    return None if check.ok else str(check)
+
+
+def _fmt(x):
+    return f"{x:.6g}" if isinstance(x, (float, np.floating)) else repr(x.item() if hasattr(x, "item") else x)
+
+
+def _index(mask):
+    first = np.argwhere(mask)[0]
+    return tuple(int(i) for i in first)

@@ -1,0 +1,69 @@
+"""The submissions folder: one folder per student, holding notebooks under their released names.
+
+:func:`plan` finds each student's notebooks, explains the missing or misnamed
+ones, and reuses a previous result when nothing it depends on has changed.
+"""
+import dataclasses
+import hashlib
+import json
+import sys
+
+from . import report
+from .batch import file_digest
+from .exercise import GRADER_VERSION
+
+
+def plan(folder, exercises, out, limits, iso):
+    """For the student folders of ``folder``: per student ``({exercise: result}, notes)``,
+    the notebooks to grade (tasks for :func:`~.batch.grade_file_task`), the count reused."""
+    students, tasks, reused = {}, [], 0
+    for student in sorted(folder.iterdir()):
+        if student.name.startswith("."):
+            continue
+        if not student.is_dir() or student.is_symlink():
+            print(f"skipping {student}: not a student folder", file=sys.stderr)
+            continue
+        previous = {e.get("exercise"): e for e in
+                    (report.load_previous(out, student.name) or {}).get("exercises", [])}
+        results = {}
+        students[student.name] = (results, stray_notebooks(student, exercises))
+        for ex in exercises:
+            path, problem = locate(student, ex)
+            key = result_key(ex, path, problem, limits, iso)
+            if previous.get(ex.name, {}).get("key") == key:
+                results[ex.name] = previous[ex.name]
+                reused += 1
+            elif problem:
+                results[ex.name] = report.not_graded(ex, "missing", problem, key)
+            else:
+                tasks.append((student.name, ex, path, key, limits, iso))
+    return students, tasks, reused
+
+
+def locate(folder, ex):
+    """``(path, None)`` for the student's notebook of ``ex``, or ``(None, message)``."""
+    path = folder / ex.filename
+    if path.exists() or path.is_symlink():
+        return path, None
+    found = sorted(p.name for p in folder.iterdir() if p.name.lower().endswith(".ipynb"))
+    if not found:
+        return None, f"Your submission holds no notebook: hand in '{ex.filename}', the " \
+                     f"released notebook with your answers."
+    return None, f"Your submission has no notebook named '{ex.filename}' (found " \
+                 f"{', '.join(repr(n) for n in found)}): rename the notebook with your answers " \
+                 f"to '{ex.filename}'."
+
+
+def stray_notebooks(folder, exercises):
+    """Notes on notebooks in ``folder`` that are not exercises (they are not graded)."""
+    names = {ex.filename for ex in exercises}
+    return [f"'{p.name}' is not one of the exercise notebooks ({', '.join(sorted(names))}); "
+            f"it was not graded" for p in sorted(folder.iterdir())
+            if p.name.lower().endswith(".ipynb") and p.name not in names]
+
+
+def result_key(ex, path, problem, limits, iso):
+    """What a result depends on: the notebook's bytes, the exercise, the grader, the limits."""
+    parts = [GRADER_VERSION, ex.digest, json.dumps(dataclasses.asdict(limits)), str(iso.enabled),
+             problem or file_digest(path)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()

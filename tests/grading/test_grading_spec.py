@@ -1,0 +1,63 @@
+"""Comparisons and test cases, judged in the grader's process."""
+import numpy as np
+import pytest
+
+from ebmlib.grading import Test, close, equal, jacobian
+from ebmlib.grading.spec import Case, make_case, judge
+
+
+def case(compare=close(), expected=(np.array([1.0, 2.0, 3.0]),)):
+    c = make_case(Test("q", "t", "f", (np.zeros(3),), compare), 0, "ex", False)
+    c.expected = list(expected)
+    return c
+
+
+def test_close_passes_within_tolerance_and_reports_the_first_difference():
+    assert judge(case(), [np.array([1.0, 2.0, 3.0 + 1e-9])]) == ("ok", "passed")
+    status, message = judge(case(), [np.array([1.0, 2.5, 3.5])])
+    assert status == "wrong"
+    assert message.startswith("2 of 3 entries differ") and "index (1,): got 2.5, expected 2" in message
+
+
+@pytest.mark.parametrize("got, problem", [
+    ([np.zeros((3, 1))], "has shape (3, 1), expected (3,)"),
+    ([np.array([1.0, np.nan, 3.0])], "contains NaN at index (1,)"),
+    ([np.array(["a", "b", "c"])], "expected numbers"),
+    ([np.zeros(3), np.zeros(3)], "returned 2 values (a tuple), expected 1 value"),
+])
+def test_shapes_types_nans_and_counts_are_explained(got, problem):
+    status, message = judge(case(), got)
+    assert status == "wrong" and problem in message
+
+
+def test_equal_is_exact():
+    c = case(equal(), (np.array([0, 2, 1]),))
+    assert judge(c, [np.array([0, 2, 1])])[0] == "ok"
+    assert judge(c, [np.array([0, 1, 1])]) == ("wrong", "1 of 3 entries differ; first at index (1,): got 1, expected 2")
+
+
+def test_jacobian_lists_the_wrong_entries():
+    expected = np.array([[0.2, 0.3, 0.5]])
+    c = case(jacobian(), (expected,))
+    assert judge(c, [np.array([0.2, 0.3, 0.5])])[0] == "ok"
+    status, message = judge(c, [np.array([0.2, -0.3, 0.5])])
+    assert status == "wrong"
+    assert "d out[0] / d in[1]: analytic -0.3, finite differences 0.3" in message
+    assert "has 2 entries" in judge(c, [np.zeros(2)])[1]
+
+
+def test_inputs_are_deterministic_and_survive_json():
+    test = Test("q", "batch", "f(*args, beta=2.0)", lambda rng: (rng.normal(size=(2, 3)), 3, 0.5))
+    a, b = make_case(test, 0, "ex", True), make_case(test, 0, "ex", True)
+    np.testing.assert_array_equal(a.args[0], b.args[0])
+    assert a.scalars == [None, "int", "float"]
+    a.expected = [np.array([1.0, np.inf, -np.inf])]
+    back = Case.from_json(a.to_json())
+    np.testing.assert_array_equal(back.args[0], a.args[0])
+    np.testing.assert_array_equal(back.expected[0], a.expected[0])
+    assert back.scalars == a.scalars and back.compare == a.compare
+
+
+def test_arguments_must_be_numeric():
+    with pytest.raises(ValueError, match="numbers or numeric arrays"):
+        make_case(Test("q", "t", "f", ("text",)), 0, "ex", False)
