@@ -4,10 +4,12 @@ Host-only code: arrays are converted with ``asnumpy`` at the edge. Each
 function draws on a matplotlib ``ax`` (a new figure when none is given) and
 returns it.
 """
+import inspect
+
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .backend import asnumpy
+from .backend import asnumpy, to_device
 from .conditions import landscape
 
 __all__ = ["energy_surface", "loss_landscape", "training_curves"]
@@ -37,15 +39,26 @@ def energy_surface(xs, ys, energies, X=None, Y=None, ax=None, title=None, colorb
 def loss_landscape(loss, e_range=(0.0, 4.0), n=81, margin=None, ax=None, title=None,
                    **params):
     """The loss over the (E(Y^i), E(Ybar)) plane (lecture, "Condition on the
-    Loss"), with the margin line E(Ybar) = E(Y^i) + m and the descent
-    direction drawn on it."""
+    Loss"), with the margin line E(Ybar) = E(Y^i) + m and, on it, arrows along
+    the negative gradient (the direction a descent step moves the two energies),
+    taken just inside the margin, where a kinked loss (hinge) is still active.
+    ``margin`` is passed to the loss when it takes one; otherwise it only
+    places the line (default 0)."""
     ax = _axes(ax)
-    kwargs = dict(params, **({} if margin is None else {"margin": margin}))
-    e_c, e_i, values = (asnumpy(a) for a in landscape(loss, e_range, n, **kwargs))
+    m = 0.0 if margin is None else float(margin)
+    if margin is not None and "margin" in inspect.signature(loss).parameters:
+        params = dict(params, margin=margin)
+    e_c, e_i, values = (asnumpy(a) for a in landscape(loss, e_range, n, **params))
     ax.contourf(e_c, e_i, values, levels=20, cmap="magma")
-    m = 0.0 if margin is None else margin
     line = np.linspace(e_range[0], e_range[1] - m, 2)
     ax.plot(line, line + m, color="cyan", lw=1.5, label=f"margin line, m = {m:g}")
+    ec = np.linspace(e_range[0], e_range[1] - m, 7)[1:-1]
+    inside = ec + m - 1e-6 * (e_range[1] - e_range[0])
+    _, grad = loss(to_device(np.stack([ec, inside], axis=1)), to_device(np.zeros(len(ec), int)),
+                   **params)
+    g = -asnumpy(grad)
+    g /= np.maximum(np.hypot(g[:, 0], g[:, 1]), 1e-12)[:, None]
+    ax.quiver(ec, ec + m, g[:, 0], g[:, 1], color="cyan", angles="xy", scale=12, width=0.006)
     ax.set(xlabel=r"$E(W, Y^i, X^i)$", ylabel=r"$E(W, \bar{Y}, X^i)$",
            title=title or getattr(loss, "__name__", ""), xlim=e_range, ylim=e_range)
     ax.legend(loc="lower right", fontsize="small")
