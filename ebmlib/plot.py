@@ -19,15 +19,19 @@ def _axes(ax):
     return plt.subplots(figsize=(4.5, 3.6))[1] if ax is None else ax
 
 
-def energy_surface(xs, ys, energies, X=None, Y=None, ax=None, title=None, colorbar=True):
+def energy_surface(xs, ys, energies, X=None, Y=None, ax=None, title=None, colorbar=True,
+                   vmin=None, vmax=None):
     """E(Y, X) as an image over (X, Y) (low energy dark), with the data
-    (X, Y) on top; ``energies`` has shape (len(xs), len(ys))."""
+    (X, Y) on top; ``energies`` has shape (len(xs), len(ys)). ``vmin`` and
+    ``vmax`` fix the colour scale (and contour levels), e.g. to compare panels."""
     ax = _axes(ax)
     E = asnumpy(energies)
     image = ax.imshow(E.T, origin="lower", aspect="auto", cmap="viridis",
-                      extent=(xs[0], xs[-1], ys[0], ys[-1]))
-    ax.contour(np.asarray(xs), np.asarray(ys), E.T, levels=8, colors="white",
-               linewidths=0.5, alpha=0.6)
+                      extent=(xs[0], xs[-1], ys[0], ys[-1]), vmin=vmin, vmax=vmax)
+    lo, hi = image.get_clim()
+    if hi > lo:
+        ax.contour(np.asarray(xs), np.asarray(ys), E.T, levels=np.linspace(lo, hi, 10)[1:-1],
+                   colors="white", linewidths=0.5, alpha=0.6)
     if X is not None:
         ax.scatter(asnumpy(X).ravel(), asnumpy(Y).ravel(), s=4, c="tab:red", label="data")
     ax.set(xlabel="X", ylabel="Y", title=title)

@@ -38,6 +38,13 @@ def test_b_with_square_square_and_nll_does_not_collapse(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_b_with_scalar_outputs_collapses_even_under_square_square(seed):
+    r = demos.experiment("B", "square-square", seed=seed, n_out=1)
+    assert r.history["spread"][-1] < 0.05, r.history["spread"]
+    assert abs(np.median(r.surface()) - 0.5) < 0.05  # flat at m / 2 = 0.5
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_eye_pattern_b_keeps_two_valleys_a_averages_them(seed):
     xs = np.linspace(-0.7, 0.7, 8)
     ys = np.linspace(-0.6, 0.6, 41)
@@ -74,5 +81,5 @@ def test_local_minima():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="architecture must be one of"):
+    with pytest.raises(ValueError, match="architecture must be 'A' or 'B'"):
         demos.experiment("C")
