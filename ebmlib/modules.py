@@ -214,54 +214,54 @@ class Sigmoid(_Squash):
         return y * (1 - y)
 
 
-class Euclidean(Module):
-    """E = 1/2 ||Y - X_in||^2 per sample, two inputs (slide "Euclidean Module").
-
-    ``fprop(inp, y, out)`` gives ``out.x`` of shape (batch,);
-    bprop: dE/dX_in = (X_in - Y) dE, dE/dY = -(X_in - Y) dE.
-    """
+class _Distance(Module):
+    """A two-input energy E = D(X_in, Y) per sample: ``fprop(inp, y, out)``
+    gives ``out.x`` of shape (batch,); bprop gives dE/dX_in = D'(X_in - Y) dE
+    and dE/dY = -dE/dX_in."""
 
     def fprop(self, inp, y, out):
         self._expect("fprop", "input x", _shape(inp), (None, None))
         self._expect("fprop", "input y", _shape(y), inp.x.shape)
-        diff = inp.x - y.x
-        out.x = 0.5 * (diff * diff).sum(axis=1)
+        out.x = self._d(inp.x - y.x)
 
     def bprop(self, inp, y, out):
         self._expect_grad(out)
         self._expect("bprop", "input x", _shape(inp), (out.x.shape[0], None))
         self._expect("bprop", "input y", _shape(y), inp.x.shape)
-        d = (inp.x - y.x) * out.dx[:, None]
+        d = self._dd(inp.x - y.x) * out.dx[:, None]
         if inp.requires_dx:
             inp.dx = d
         if y.requires_dx:
             y.dx = -d
 
     def __repr__(self):
-        return "Euclidean()"
+        return f"{type(self).__name__}()"
 
 
-class L1Distance(Module):
+class Euclidean(_Distance):
+    """E = 1/2 ||Y - X_in||^2 per sample, two inputs (slide "Euclidean Module");
+    dE/dX_in = (X_in - Y) dE."""
+
+    @staticmethod
+    def _d(diff):
+        return 0.5 * (diff * diff).sum(axis=1)
+
+    @staticmethod
+    def _dd(diff):
+        return diff
+
+
+class L1Distance(_Distance):
     """E = ||Y - X_in||_1 per sample, two inputs: the distance of the paper's
-    demos (Sec. 6); its derivative sign(X_in - Y) has a kink at X_in = Y."""
+    demos (Sec. 6); dE/dX_in = sign(X_in - Y) dE, with a kink at X_in = Y."""
 
-    def fprop(self, inp, y, out):
-        self._expect("fprop", "input x", _shape(inp), (None, None))
-        self._expect("fprop", "input y", _shape(y), inp.x.shape)
-        out.x = xp.abs(inp.x - y.x).sum(axis=1)
+    @staticmethod
+    def _d(diff):
+        return xp.abs(diff).sum(axis=1)
 
-    def bprop(self, inp, y, out):
-        self._expect_grad(out)
-        self._expect("bprop", "input x", _shape(inp), (out.x.shape[0], None))
-        self._expect("bprop", "input y", _shape(y), inp.x.shape)
-        d = xp.sign(inp.x - y.x) * out.dx[:, None]
-        if inp.requires_dx:
-            inp.dx = d
-        if y.requires_dx:
-            y.dx = -d
-
-    def __repr__(self):
-        return "L1Distance()"
+    @staticmethod
+    def _dd(diff):
+        return xp.sign(diff)
 
 
 class RBF(Module):
