@@ -131,7 +131,8 @@ async def _run_cells(kernel, cells, run, deadline, limits):
             return True
         if outcome.kind == "error" and cell.number not in run.ran:
             hint = " (memory limit)" if outcome.ename == "MemoryError" else ""
-            run.notes.append(f"cell {cell.number} raised {outcome.ename}{hint}: {outcome.evalue}")
+            detail = f": {outcome.evalue}" if outcome.evalue else ""
+            run.notes.append(f"cell {cell.number} raised {outcome.ename}{hint}{detail}")
         run.ran.add(cell.number)
     return False
 

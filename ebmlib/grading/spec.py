@@ -179,7 +179,7 @@ def _jacobian_problem(case, got, expected):
     if got.size != expected.size:
         return f"has {got.size} entries (shape {got.shape}); the Jacobian has " \
                f"{expected.shape[0]} x {expected.shape[1]} = {expected.size}"
-    check = compare_jacobians(case.name, got.reshape(expected.shape).astype(np.float64),
+    check = compare_jacobians("your Jacobian", got.reshape(expected.shape).astype(np.float64),
                               expected, tol=case.compare.rtol)
     return None if check.ok else str(check)
 
