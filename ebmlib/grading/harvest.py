@@ -80,7 +80,8 @@ def _target(call, namespace):
                 and node.id not in namespace and not hasattr(builtins, node.id):
             raise LookupError(f"'{node.id}' is not defined")
     code = compile(tree, "<test>", "eval")
-    return lambda args: eval(code, namespace, {"args": args, "jacobian_fd": jacobian_fd})
+    # one scope, so that comprehensions and lambdas in ``call`` see ``args`` too
+    return lambda args: eval(code, dict(namespace, args=args, jacobian_fd=jacobian_fd))
 
 
 def jacobian_fd(f, *args, wrt=0, eps=1e-6):

@@ -61,3 +61,12 @@ def test_inputs_are_deterministic_and_survive_json():
 def test_arguments_must_be_numeric():
     with pytest.raises(ValueError, match="numbers or numeric arrays"):
         make_case(Test("q", "t", "f", ("text",)), 0, "ex", False)
+
+
+def test_call_expressions_see_args_inside_comprehensions_and_lambdas():
+    from ebmlib.grading.harvest import _target
+
+    assert _target("[a * k for a in args]", {"k": 3})((1, 2)) == [3, 6]
+    assert _target("(lambda: sum(args))()", {})((1, 2, 4)) == 7
+    with pytest.raises(LookupError, match="'missing' is not defined"):
+        _target("missing(*args)", {})

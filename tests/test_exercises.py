@@ -1,0 +1,58 @@
+"""The course's exercises: six of them, released from the current sources, and
+`verify` passes (solutions 100%, releases 0, each stubbed solution loses
+exactly its question's points)."""
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SOURCE, HIDDEN, RELEASE = (ROOT / "exercises" / d for d in ("source", "hidden", "release"))
+EXERCISES = ("inference", "losses", "linear", "backprop", "collapse", "latent")
+
+
+def grading(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "ebmlib.grading", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def questions(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    points = {}
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        qid = next((t.split(":", 1)[1] for t in tags if t.startswith("question:")), None)
+        for t in tags:
+            if qid and t.startswith("points:"):
+                points[qid] = float(t.split(":", 1)[1])
+    return points
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_each_exercise_has_graded_questions_and_both_kinds_of_tests(name):
+    points = questions(SOURCE / f"{name}.ipynb")
+    assert len(points) >= 3 and all(p > 0 for p in points.values()), points
+    assert (SOURCE / f"{name}_tests.py").is_file() and (HIDDEN / f"{name}_tests.py").is_file()
+    released = (RELEASE / f"{name}.ipynb").read_text(encoding="utf-8")
+    assert "BEGIN SOLUTION" not in released and "NotImplementedError" in released
+    assert questions(RELEASE / f"{name}.ipynb") == points
+
+
+def test_release_is_current(tmp_path):
+    proc = grading("release", str(SOURCE), str(tmp_path), "-j", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    fresh = sorted(p.name for p in tmp_path.glob("*.ipynb"))
+    assert fresh == sorted(p.name for p in RELEASE.glob("*.ipynb"))
+    for name in fresh:
+        assert (tmp_path / name).read_bytes() == (RELEASE / name).read_bytes(), (
+            f"exercises/release/{name} is stale: run "
+            "`python -m ebmlib.grading release exercises/source exercises/release`")
+
+
+def test_verify_passes():
+    proc = grading("verify", str(SOURCE), "-j", "2")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    for name in EXERCISES:
+        assert name in proc.stdout
