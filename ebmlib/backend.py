@@ -43,15 +43,21 @@ def cupy_status():
 
 
 class _Namespace:
-    """Forwards attribute access to the current array module."""
-
-    __slots__ = ("module",)
+    """Forwards attribute access to the current array module; each name is
+    looked up once and cached until the backend changes (a plain attribute
+    read afterwards, which matters for small arrays)."""
 
     def __init__(self, module):
-        self.module = module
+        self.__dict__["module"] = module
 
-    def __getattr__(self, name):
-        return getattr(self.module, name)
+    def __getattr__(self, name):  # only called on a cache miss
+        value = getattr(self.module, name)
+        self.__dict__[name] = value
+        return value
+
+    def _switch(self, module):
+        self.__dict__.clear()
+        self.__dict__["module"] = module
 
     def __repr__(self):
         return f"<ebmlib array namespace: {self.module.__name__}>"
@@ -70,9 +76,9 @@ def set_backend(name):
         if not usable:
             raise BackendError(f"backend 'cupy' was requested but is not usable: {reason}")
         import cupy
-        xp.module = cupy
+        xp._switch(cupy)
     else:
-        xp.module = numpy
+        xp._switch(numpy)
 
 
 def get_backend():

@@ -53,3 +53,12 @@ def test_switching_to_cupy_and_back():
         assert isinstance(backend.to_device([1.0]), cupy.ndarray)
     finally:
         ebmlib.set_backend(os.environ.get("EBMLIB_BACKEND") or "numpy")
+
+
+def test_the_namespace_forwards_to_the_current_backend_after_a_switch():
+    xp = backend.xp
+    assert xp.matmul is xp.module.matmul and "matmul" in vars(xp)
+    ebmlib.set_backend(backend.get_backend())  # a switch clears what the namespace cached
+    assert "matmul" not in vars(xp) and xp.matmul is xp.module.matmul
+    with pytest.raises(AttributeError):
+        xp.no_such_function
