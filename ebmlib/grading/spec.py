@@ -41,6 +41,15 @@ def jacobian(tol=1e-5):
     return Compare("jacobian", rtol=tol)
 
 
+def bprop_jacobian(bprop, which, seeds):
+    """A ``call`` that rebuilds a Jacobian from a student's ``bprop(a, b, dout)``:
+    ``dout`` is seeded with each unit vector of shape ``seeds`` (an expression in
+    ``a`` and ``b``, the test's two inputs) and output ``which`` of each call is a
+    row; compare it with ``jacobian()`` against ``jacobian_fd`` of the fprop."""
+    return (f"(lambda a, b: np.stack([{bprop}(a, b, d.reshape({seeds}))[{which}].ravel() "
+            f"for d in np.eye(np.prod({seeds}))]))(*args)")
+
+
 @dataclasses.dataclass(frozen=True)
 class Test:
     """One test of a question.

@@ -5,13 +5,7 @@ unit vector in turn, stacks what your bprop returns (one row per output entry,
 inputs flattened row by row) and compares it with finite differences of the
 forward pass.
 """
-from ebmlib.grading import Test, close, jacobian
-
-
-def jac(bprop, which, seeds):
-    """A call that builds d(out)/d(input ``which``) row by row from ``bprop``."""
-    return (f"(lambda a, b: np.stack([{bprop}(a, b, d.reshape({seeds}))[{which}].ravel() "
-            f"for d in np.eye(np.prod({seeds}))]))(*args)")
+from ebmlib.grading import Test, bprop_jacobian, close, jacobian
 
 
 LINEAR_SEEDS = "(len(b), len(a))"      # dout of linear_bprop(W, x, dout): (batch, n_out)
@@ -36,31 +30,31 @@ TESTS = [
     Test("linear_bprop", "(dx, dW) values for a batch of 3, 4 -> 2", "linear_bprop",
          lambda rng: (rng.normal(size=(2, 4)), rng.normal(size=(3, 4)), rng.normal(size=(3, 2)))),
     Test("linear_bprop", "Jacobian d(out)/dx rebuilt from your dx (batch of 3, 4 -> 2)",
-         jac("linear_bprop", 0, LINEAR_SEEDS), linear_args(3, 4, 2),
+         bprop_jacobian("linear_bprop", 0, LINEAR_SEEDS), linear_args(3, 4, 2),
          reference="jacobian_fd(linear_fprop, *args, wrt=1)", compare=jacobian()),
     Test("linear_bprop", "Jacobian d(out)/dW rebuilt from your dW (batch of 3, 4 -> 2)",
-         jac("linear_bprop", 1, LINEAR_SEEDS), linear_args(3, 4, 2),
+         bprop_jacobian("linear_bprop", 1, LINEAR_SEEDS), linear_args(3, 4, 2),
          reference="jacobian_fd(linear_fprop, *args, wrt=0)", compare=jacobian()),
 
     Test("tanh_fprop", "a batch of 4 rows of 3 units", "tanh_fprop",
          lambda rng: (rng.normal(size=(4, 3)), rng.normal(size=3))),
 
     Test("tanh_bprop", "Jacobian d(out)/dx rebuilt from your dx (batch of 3, 4 units)",
-         jac("tanh_bprop", 0, TANH_SEEDS), lambda rng: (rng.normal(size=(3, 4)), rng.normal(size=4)),
+         bprop_jacobian("tanh_bprop", 0, TANH_SEEDS), lambda rng: (rng.normal(size=(3, 4)), rng.normal(size=4)),
          reference="jacobian_fd(tanh_fprop, *args, wrt=0)", compare=jacobian()),
     Test("tanh_bprop", "Jacobian d(out)/db rebuilt from your db (batch of 3, 4 units)",
-         jac("tanh_bprop", 1, TANH_SEEDS), lambda rng: (rng.normal(size=(3, 4)), rng.normal(size=4)),
+         bprop_jacobian("tanh_bprop", 1, TANH_SEEDS), lambda rng: (rng.normal(size=(3, 4)), rng.normal(size=4)),
          reference="jacobian_fd(tanh_fprop, *args, wrt=1)", compare=jacobian()),
 
     Test("euclidean_fprop", "a batch of 4 pairs in dimension 3", "euclidean_fprop",
          lambda rng: (rng.normal(size=(4, 3)), rng.normal(size=(4, 3)))),
 
     Test("euclidean_bprop", "Jacobian dE/dx rebuilt from your dx (batch of 3, dimension 2)",
-         jac("euclidean_bprop", 0, EUCLID_SEEDS),
+         bprop_jacobian("euclidean_bprop", 0, EUCLID_SEEDS),
          lambda rng: (rng.normal(size=(3, 2)), rng.normal(size=(3, 2))),
          reference="jacobian_fd(euclidean_fprop, *args, wrt=0)", compare=jacobian()),
     Test("euclidean_bprop", "Jacobian dE/dy rebuilt from your dy (batch of 3, dimension 2)",
-         jac("euclidean_bprop", 1, EUCLID_SEEDS),
+         bprop_jacobian("euclidean_bprop", 1, EUCLID_SEEDS),
          lambda rng: (rng.normal(size=(3, 2)), rng.normal(size=(3, 2))),
          reference="jacobian_fd(euclidean_fprop, *args, wrt=1)", compare=jacobian()),
 
