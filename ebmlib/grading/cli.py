@@ -129,11 +129,20 @@ def release_command(args):
     out = pathlib.Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for ex in exercises:
+        ex.keep_released_cases(_release_metadata(out / ex.filename))
         nbformat.write(release(ex.notebook, ex.public_metadata()), str(out / ex.filename))
         public = sum(not c.hidden for c in ex.cases)
         print(f"released {out / ex.filename}: {len(ex.points)} questions, "
               f"{ex.maximum:g} points, {public} public tests")
     return 0
+
+
+def _release_metadata(path):
+    """The grading metadata of an earlier release at ``path`` (None if there is none)."""
+    try:
+        return nbformat.read(str(path), as_version=4).metadata.get("ebm_grading")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def check_command(args):

@@ -51,6 +51,9 @@ LIMIT_SCRIPT = ("import os, resource, sys\n"
                 "        pass\n"
                 "os.execvp(sys.argv[5], sys.argv[5:])")
 TOOLS = ("unshare", "setpriv", "mount")
+# the machine's settings of the numeric libraries reach the kernel as they are
+NUMERIC_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "NPY_DISABLE_CPU_FEATURES",
+                    "NPY_ENABLE_CPU_FEATURES")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +205,7 @@ class Kernel:
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "MALLOC_ARENA_MAX": "2", "PYTHONDONTWRITEBYTECODE": "1", "EBMLIB_BACKEND": "numpy",
                "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        env.update({k: os.environ[k] for k in NUMERIC_SETTINGS if k in os.environ})
         if self.uid is not None:
             env["EBM_UID"] = str(self.uid)
         return env

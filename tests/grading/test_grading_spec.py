@@ -1,9 +1,11 @@
 """Comparisons and test cases, judged in the grader's process."""
+import dataclasses
+
 import numpy as np
 import pytest
 
 from ebmlib.grading import Test, close, equal, jacobian
-from ebmlib.grading.spec import Case, make_case, judge
+from ebmlib.grading.spec import Case, judge, make_case, within_round_off
 
 
 def case(compare=close(), expected=(np.array([1.0, 2.0, 3.0]),)):
@@ -70,3 +72,53 @@ def test_call_expressions_see_args_inside_comprehensions_and_lambdas():
     assert _target("(lambda: sum(args))()", {})((1, 2, 4)) == 7
     with pytest.raises(LookupError, match="'missing' is not defined"):
         _target("missing(*args)", {})
+
+
+def changed(c, args=None, expected=None):
+    """A copy of case ``c`` with other inputs or expected values."""
+    return dataclasses.replace(c, args=args if args is not None else c.args,
+                               expected=expected if expected is not None else c.expected)
+
+
+@pytest.mark.parametrize("compare, delta, kept", [
+    (close(1e-6, 1e-9), 1e-15, True),    # last bits
+    (close(1e-6, 1e-9), 2e-9, True),     # below 1/1000 of rtol * 3
+    (close(1e-6, 1e-9), 1e-8, False),    # a real change, though within the test's tolerance
+    (close(0, 0), 1e-15, False),         # an exact test keeps only exact values
+    (jacobian(1e-5), 5e-9, True),
+    (jacobian(1e-5), 5e-7, False),
+])
+def test_round_off_is_a_thousandth_of_the_tests_tolerance(compare, delta, kept):
+    c = case(compare)
+    old = changed(c, expected=[c.expected[0] + np.array([0.0, 0.0, delta])])
+    assert within_round_off(c, old) is kept
+
+
+def test_round_off_needs_the_same_test_shapes_and_non_finite_entries():
+    c = case(expected=(np.array([1.0, np.inf, np.nan]),))
+    assert within_round_off(c, changed(c, expected=[np.array([1.0 + 1e-15, np.inf, np.nan])]))
+    assert not within_round_off(c, changed(c, expected=[np.array([1.0, -np.inf, np.nan])]))
+    assert not within_round_off(c, changed(c, expected=[np.array([1.0, np.inf, 0.0])]))
+    assert not within_round_off(c, changed(c, expected=[np.array([1.0, np.inf])]))
+    assert not within_round_off(c, changed(c, args=[np.zeros(4)]))
+    assert not within_round_off(c, changed(c, args=[np.array([1e-300, 0.0, 0.0])]))
+    moved = changed(c, args=[np.array([1.0, 2.0, 3.0])])
+    assert within_round_off(moved, changed(moved, args=[np.array([1.0, 2.0, 3.0 + 1e-13])]))
+    assert not within_round_off(moved, changed(moved, args=[np.array([1.0, 2.0, 3.0 + 1e-9])]))
+    assert not within_round_off(c, dataclasses.replace(c, call="g"))
+
+
+def test_a_release_keeps_round_off_cases_and_takes_real_changes():
+    from ebmlib.grading.exercise import Exercise
+    a = case(close(1e-6, 1e-9))
+    b = make_case(Test("q", "u", "f", (np.ones(2),)), 1, "ex", False)
+    b.expected = [np.array([5.0, 6.0])]
+    ex = Exercise("ex", {"q": 1.0}, [a, b])
+    released = ex.public_metadata()
+    a.expected = [a.expected[0] * (1 + 1e-15)]      # another machine's last bits
+    b.expected = [np.array([5.0, 6.5])]             # the solution changed
+    ex.keep_released_cases(released)
+    assert a.expected[0].tolist() == [1.0, 2.0, 3.0]
+    assert b.expected[0].tolist() == [5.0, 6.5]
+    ex.keep_released_cases({"not": "a release"})    # an unusable earlier release: nothing kept
+    assert b.expected[0].tolist() == [5.0, 6.5]
