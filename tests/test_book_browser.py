@@ -17,6 +17,9 @@ Which HTML is tested:
 * ``EBM_BOOK_HTML=/path/to/_build/html`` tests a book built earlier (the CI
   script builds once with ``jupyter-book build . -W -n --keep-going`` and then
   points this test at ``_build/html``);
+* otherwise ``_build/html`` when it is current: every page of ``_toc.yml`` was
+  written after the last change to the chapters, ``_config.yml``, ``_toc.yml``
+  and ``ebmlib`` (the README's first command builds it);
 * otherwise the test builds the book itself, with the same strict flags, into
   a temporary folder.
 
@@ -99,6 +102,16 @@ def chromium_path() -> str:
     return path
 
 
+def current_build(html: Path) -> bool:
+    """Whether every page in ``html`` is newer than every file the book is built from."""
+    sources = [ROOT / "_config.yml", ROOT / "_toc.yml", *(ROOT / "book").rglob("*"),
+               *(ROOT / "ebmlib").rglob("*.py")]
+    pages = [html / f"{p}.html" for p in PAGES]
+    if not all(p.is_file() for p in pages):
+        return False
+    return min(p.stat().st_mtime for p in pages) > max(s.stat().st_mtime for s in sources)
+
+
 @pytest.fixture(scope="session")
 def book_html(tmp_path_factory, chromium_path) -> Path:
     """The built HTML: EBM_BOOK_HTML, or a fresh strict build."""
@@ -107,6 +120,9 @@ def book_html(tmp_path_factory, chromium_path) -> Path:
         html = Path(given).resolve()
         assert (html / "index.html").is_file(), f"EBM_BOOK_HTML={given} holds no index.html"
         return html
+    if current_build(ROOT / "_build" / "html"):
+        print(f"testing the current build in {ROOT / '_build' / 'html'}")
+        return ROOT / "_build" / "html"
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.is_file() else (shutil.which("jupyter-book") or "jupyter-book")]
     out = tmp_path_factory.mktemp("book")
@@ -252,3 +268,17 @@ def test_every_chapter_is_in_the_build(book_html):
     missing = [p for p in PAGES if not (book_html / f"{p}.html").is_file()]
     assert not missing, f"pages of _toc.yml missing from {book_html}: {missing}"
     assert (book_html / "index.html").is_file()
+
+
+def test_a_build_is_current_only_if_newer_than_every_source(tmp_path):
+    for page in PAGES:
+        (tmp_path / f"{page}.html").parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f"{page}.html").write_text("<html></html>")
+    newest = max(p.stat().st_mtime for p in (ROOT / "book").rglob("*"))
+    for page in PAGES:
+        os.utime(tmp_path / f"{page}.html", (newest + 60, newest + 60))
+    assert current_build(tmp_path)
+    os.utime(tmp_path / f"{PAGES[-1]}.html", (newest - 60, newest - 60))
+    assert not current_build(tmp_path)
+    (tmp_path / f"{PAGES[-1]}.html").unlink()
+    assert not current_build(tmp_path)
