@@ -48,14 +48,17 @@ def write_student(out, result):
 
 
 def write_csv(out, results, names):
-    """``grades.csv``: a row per student, the points per exercise, total and maximum."""
+    """``grades.csv``: a row per student, the points per exercise, total and maximum, then
+    each exercise's status (``graded``, ``missing``, ``unreadable``, ...), so that a notebook
+    never handed in is not mistaken for a blank one."""
     with open(pathlib.Path(out) / "grades.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", *names, "total", "maximum"])
+        writer.writerow(["student", *names, "total", "maximum", *(f"{n} status" for n in names)])
         for r in results:
-            points = {e["exercise"]: e["points"] for e in r["exercises"]}
-            writer.writerow([r["student"], *(_num(points.get(n, 0.0)) for n in names),
-                             _num(r["points"]), _num(r["maximum"])])
+            by_name = {e["exercise"]: e for e in r["exercises"]}
+            writer.writerow([r["student"], *(_num(by_name[n]["points"]) for n in names),
+                             _num(r["points"]), _num(r["maximum"]),
+                             *(by_name[n]["status"] for n in names)])
 
 
 def _num(x):

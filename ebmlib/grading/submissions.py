@@ -28,7 +28,7 @@ def plan(folder, exercises, out, limits, iso):
         results = {}
         students[student.name] = (results, stray_notebooks(student, exercises))
         for ex in exercises:
-            path, problem = locate(student, ex)
+            path, problem = locate(student, ex, exercises)
             key = result_key(ex, path, problem, limits, iso)
             if previous.get(ex.name, {}).get("key") == key:
                 results[ex.name] = previous[ex.name]
@@ -40,7 +40,7 @@ def plan(folder, exercises, out, limits, iso):
     return students, tasks, reused
 
 
-def locate(folder, ex):
+def locate(folder, ex, exercises):
     """``(path, None)`` for the student's notebook of ``ex``, or ``(None, message)``."""
     path = folder / ex.filename
     if path.exists() or path.is_symlink():
@@ -49,9 +49,14 @@ def locate(folder, ex):
     if not found:
         return None, f"Your submission holds no notebook: hand in '{ex.filename}', the " \
                      f"released notebook with your answers."
+    names = {e.filename for e in exercises}
+    strays = [n for n in found if n not in names]
+    if not strays:
+        return None, f"'{ex.filename}' is missing from your submission: this exercise was not " \
+                     f"handed in, so it was not graded."
     return None, f"Your submission has no notebook named '{ex.filename}' (found " \
-                 f"{', '.join(repr(n) for n in found)}): rename the notebook with your answers " \
-                 f"to '{ex.filename}'."
+                 f"{', '.join(repr(n) for n in strays)}): if one of them holds your answers to " \
+                 f"this exercise, rename the notebook with your answers to '{ex.filename}'."
 
 
 def stray_notebooks(folder, exercises):

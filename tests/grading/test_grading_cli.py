@@ -82,8 +82,8 @@ def test_grade_writes_csv_json_feedback_and_skips_unchanged_work(course, tmp_pat
     assert "graded 2 notebooks (0 unchanged, reused)" in run.stderr
     assert "grading: 100%" in run.stderr  # the progress bar
     rows = list(csv.reader(open(out / "grades.csv")))
-    assert rows == [["student", "free_energy", "total", "maximum"],
-                    ["ada", "6", "6", "6"], ["bob", "4", "4", "6"]]
+    assert rows == [["student", "free_energy", "total", "maximum", "free_energy status"],
+                    ["ada", "6", "6", "6", "graded"], ["bob", "4", "4", "6", "graded"]]
     bob = load_json(out / "results" / "bob.json")
     grad = bob["exercises"][0]["questions"][2]
     assert (grad["id"], grad["points"], grad["maximum"], grad["status"]) == ("grad", 0, 2, "wrong")
@@ -100,7 +100,7 @@ def test_grade_writes_csv_json_feedback_and_skips_unchanged_work(course, tmp_pat
     save(student(course, correct()), subs / "bob" / "free_energy.ipynb")
     run = grading(*args)
     assert "graded 1 notebooks (1 unchanged, reused)" in run.stderr
-    assert list(csv.reader(open(out / "grades.csv")))[2] == ["bob", "6", "6", "6"]
+    assert list(csv.reader(open(out / "grades.csv")))[2] == ["bob", "6", "6", "6", "graded"]
 
 
 def test_grade_warns_loudly_when_the_machine_cannot_isolate(course, tmp_path, monkeypatch, capsys):
