@@ -18,8 +18,9 @@ Which HTML is tested:
   script builds once with ``jupyter-book build . -W -n --keep-going`` and then
   points this test at ``_build/html``);
 * otherwise ``_build/html`` when it is current: every page of ``_toc.yml`` was
-  written after the last change to the chapters, ``_config.yml``, ``_toc.yml``
-  and ``ebmlib`` (the README's first command builds it);
+  written after the last change to its chapter and to what every chapter depends
+  on (``_config.yml``, ``_toc.yml``, the bibliography, ``ebmlib`` but its
+  grader); the README's first command builds it;
 * otherwise the test builds the book itself, with the same strict flags, into
   a temporary folder.
 
@@ -103,13 +104,19 @@ def chromium_path() -> str:
 
 
 def current_build(html: Path) -> bool:
-    """Whether every page in ``html`` is newer than every file the book is built from."""
-    sources = [ROOT / "_config.yml", ROOT / "_toc.yml", *(ROOT / "book").rglob("*"),
-               *(ROOT / "ebmlib").rglob("*.py")]
-    pages = [html / f"{p}.html" for p in PAGES]
-    if not all(p.is_file() for p in pages):
+    """Whether ``html`` is a build of the sources as they are: each page newer than its
+    chapter, and every page newer than what all of them depend on (the configuration, the
+    bibliography, the build extension and ``ebmlib`` but its grader, which Sphinx does not
+    track)."""
+    pages = {html / f"{p}.html": [ROOT / f"{p}{ext}" for ext in (".md", ".ipynb")] for p in PAGES}
+    if not all(page.is_file() for page in pages):
         return False
-    return min(p.stat().st_mtime for p in pages) > max(s.stat().st_mtime for s in sources)
+    shared = [ROOT / "_config.yml", ROOT / "_toc.yml", ROOT / "book" / "references.bib",
+              *(ROOT / "book" / "_ext").glob("*.py"), *(ROOT / "ebmlib").glob("*.py")]
+    newest_shared = max(s.stat().st_mtime for s in shared)
+    return all(page.stat().st_mtime > max([newest_shared] + [s.stat().st_mtime for s in sources
+                                                               if s.is_file()])
+               for page, sources in pages.items())
 
 
 @pytest.fixture(scope="session")
@@ -270,15 +277,23 @@ def test_every_chapter_is_in_the_build(book_html):
     assert (book_html / "index.html").is_file()
 
 
-def test_a_build_is_current_only_if_newer_than_every_source(tmp_path):
+def test_a_build_is_current_only_if_newer_than_its_sources(tmp_path):
     for page in PAGES:
         (tmp_path / f"{page}.html").parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / f"{page}.html").write_text("<html></html>")
-    newest = max(p.stat().st_mtime for p in (ROOT / "book").rglob("*"))
+    newest = max(p.stat().st_mtime for p in [*(ROOT / "book").rglob("*"), *ROOT.glob("_*.yml"),
+                                             *(ROOT / "ebmlib").glob("*.py")])
     for page in PAGES:
         os.utime(tmp_path / f"{page}.html", (newest + 60, newest + 60))
     assert current_build(tmp_path)
-    os.utime(tmp_path / f"{PAGES[-1]}.html", (newest - 60, newest - 60))
-    assert not current_build(tmp_path)
-    (tmp_path / f"{PAGES[-1]}.html").unlink()
+    chapter = ROOT / f"{PAGES[-1]}.md"
+    if not chapter.is_file():
+        chapter = chapter.with_suffix(".ipynb")
+    os.utime(tmp_path / f"{PAGES[-1]}.html", (chapter.stat().st_mtime - 1,) * 2)
+    assert not current_build(tmp_path)          # one chapter changed after its page
+    library = max((ROOT / "ebmlib").glob("*.py"), key=lambda p: p.stat().st_mtime)
+    os.utime(tmp_path / f"{PAGES[-1]}.html", (newest + 60, newest + 60))
+    os.utime(tmp_path / f"{PAGES[0]}.html", (library.stat().st_mtime - 1,) * 2)
+    assert not current_build(tmp_path)          # ebmlib changed after a page
+    (tmp_path / f"{PAGES[0]}.html").unlink()
     assert not current_build(tmp_path)
