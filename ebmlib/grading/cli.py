@@ -1,6 +1,11 @@
 """``python -m ebmlib.grading``: release, check, grade, verify."""
 import argparse
+import dataclasses
+import hmac
+import os
 import pathlib
+import secrets
+import signal
 import sys
 import time
 
@@ -45,6 +50,10 @@ def _parser():
     p.add_argument("submissions", metavar="SUBMISSIONS_DIR")
     p.add_argument("--out", required=True, metavar="OUT_DIR", help="where grades.csv, "
                    "results/<student>.json and feedback/<student>.md are written")
+    p.add_argument("--secret", metavar="TEXT", help="the instructor's secret from which each "
+                   "student's hidden test inputs are drawn (default: the key file)")
+    p.add_argument("--secret-file", metavar="PATH", help="a file holding that secret (default: "
+                   "OUT_DIR/grading.key, made on the first run; keep it out of the repository)")
     _instructor_options(p, source=True)
     p.set_defaults(command=grade_command)
 
@@ -73,11 +82,17 @@ def _limit_options(p):
     p.add_argument("--timeout", type=float, default=d.total_timeout, metavar="S",
                    help="seconds per notebook in all (default: %(default)s)")
     p.add_argument("--memory-mb", type=int, default=d.memory_mb, metavar="MB",
-                   help="address-space limit of the kernel (default: %(default)s)")
+                   help="memory of the notebook's processes (default: %(default)s)")
+    p.add_argument("--test-factor", type=float, default=d.test_factor, metavar="K",
+                   help="each test may take K times the reference solution's time "
+                        "(default: %(default)s)")
+    p.add_argument("--test-min", type=float, default=d.test_min_s, metavar="S",
+                   help="... and at least S seconds (default: %(default)s)")
 
 
 def _limits(args):
-    return Limits(cell_timeout=args.cell_timeout, total_timeout=args.timeout, memory_mb=args.memory_mb)
+    return Limits(cell_timeout=args.cell_timeout, total_timeout=args.timeout, memory_mb=args.memory_mb,
+                  test_factor=args.test_factor, test_min_s=args.test_min)
 
 
 def _exercises(source, tests):
@@ -94,8 +109,9 @@ def _references(exercises, limits, jobs, cache=None):
         if isinstance(result, Exception):
             raise result if isinstance(result, ReferenceFailure) else ReferenceFailure(
                 f"{exercise.name}: the reference run failed ({type(result).__name__}: {result})")
-        for case, expected in zip(exercise.cases, result):
-            case.expected = expected
+        cases, exercise.cell_seconds = result
+        for case, (expected, seconds) in zip(exercise.cases, cases):
+            case.expected, case.seconds = expected, seconds
         if cache:
             batch.save_reference(_cache_file(cache, exercise), exercise)
 
@@ -104,11 +120,9 @@ def _cache_file(cache, exercise):
     return pathlib.Path(cache) / f"{exercise.name}-{exercise.digest[:16]}.npz"
 
 
-def _isolation(paths):
-    """Hide ``paths`` and their repositories' ``.git`` from student code; warn loudly if impossible."""
-    paths = [pathlib.Path(p).resolve() for p in paths]
-    gits = {parent / ".git" for p in paths for parent in (p, *p.parents) if (parent / ".git").exists()}
-    iso = isolation([*paths, *gits])
+def _isolation(private):
+    """The kernel sandbox, keeping the ``private`` folders out of reach; warn loudly if none."""
+    iso = isolation(private)
     if not iso.enabled:
         _warn(iso)
     return iso
@@ -116,8 +130,8 @@ def _isolation(paths):
 
 def _warn(iso):
     print(f"{BANNER}\n!! WARNING: student code is NOT isolated from the instructor's files.\n"
-          f"!! Reason: {iso.reason}.\n!! A submission could read the hidden tests and the "
-          f"solutions by absolute path.\n{BANNER}", file=sys.stderr)
+          f"!! Reason: {iso.reason}.\n!! A submission could read the hidden tests, the "
+          f"solutions and other submissions, and reach the network.\n{BANNER}", file=sys.stderr)
 
 
 def release_command(args):
@@ -174,26 +188,36 @@ def grade_command(args):
     out.mkdir(parents=True, exist_ok=True)
     limits = _limits(args)
     iso = _isolation([source, hidden, folder, out])
+    secret = _secret(args, out)
+    for ex in exercises:  # another secret, other hidden inputs: every notebook is graded again
+        ex.digest = hmac.new(secret, ex.digest.encode(), "sha256").hexdigest()
     students, tasks, reused = submissions.plan(folder, exercises, out, limits, iso)
     if tasks:
         needed = {task[1].name for task in tasks}
         _references([e for e in exercises if e.name in needed], limits, args.jobs, out / ".cache")
-    waiting = {name: sum(task[0] == name for task in tasks) for name in students}
-    for name in students:
-        if not waiting[name]:
+        tasks = [task[:1] + (task[1].for_student(task[0], secret),) + task[2:] for task in tasks]
+        _hidden_references([task[1] for task in tasks], limits, args.jobs)
+    done = 0
+    try:
+        with _stop_on_sigterm():
+            for task, result in batch.run(batch.grade_file_task, tasks, args.jobs, "grading"):
+                name, exercise = task[0], task[1]
+                if isinstance(result, Exception):
+                    result = report.not_graded(exercise, "crashed", f"the grader failed on this "
+                                               f"notebook ({type(result).__name__}: {result}); it "
+                                               f"will be graded again on the next run", None)
+                students[name][0][exercise.name] = result
+                done += 1
+                _write(out, name, students[name], exercises, iso)
+    except KeyboardInterrupt:
+        print(f"stopped: {done} of {len(tasks)} notebooks graded; their results are kept, and "
+              f"the next run grades the rest", file=sys.stderr)
+        return 130
+    finally:
+        for name in students:
             _write(out, name, students[name], exercises, iso)
-    for task, result in batch.run(batch.grade_file_task, tasks, args.jobs, "grading"):
-        name, exercise = task[0], task[1]
-        if isinstance(result, Exception):
-            result = report.not_graded(exercise, "crashed", f"the grader failed on this notebook "
-                                       f"({type(result).__name__}: {result}); it will be graded "
-                                       f"again on the next run", None)
-        students[name][0][exercise.name] = result
-        waiting[name] -= 1
-        if not waiting[name]:
-            _write(out, name, students[name], exercises, iso)
-    report.write_csv(out, [_student(name, students[name], exercises, iso) for name in students],
-                     [ex.name for ex in exercises])
+        report.write_csv(out, [_student(name, students[name], exercises, iso) for name in students],
+                         [ex.name for ex in exercises])
     print(f"graded {len(tasks)} notebooks ({reused} unchanged, reused) of {len(students)} "
           f"students in {time.monotonic() - start:.1f} s; see {out / 'grades.csv'}", file=sys.stderr)
     if not iso.enabled:
@@ -201,12 +225,69 @@ def grade_command(args):
     return 0
 
 
+def _secret(args, out):
+    """The instructor's secret for the hidden tests' inputs: ``--secret``, the key file
+    ``--secret-file``, or a key file made once in the output folder."""
+    if args.secret:
+        return args.secret.encode()
+    path = pathlib.Path(args.secret_file) if args.secret_file else out / "grading.key"
+    if not path.exists() and not args.secret_file:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+    try:
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise FormatError(f"cannot read the key file {path} ({exc.strerror})") from None
+    if len(key) < 16:
+        raise FormatError(f"the key file {path} holds fewer than 16 characters")
+    return key.encode()
+
+
+def _hidden_references(exercises, limits, jobs):
+    """Expected values of the students' own hidden cases (see Exercise.for_student): one
+    reference run per exercise over every student's cases."""
+    groups = {}
+    for ex in exercises:
+        groups.setdefault(ex.name, []).append(ex)
+    runs = []
+    for same in groups.values():
+        own = [c for ex in same for c in ex.cases if c.hidden and c.expected is None]
+        if own:
+            cases = [dataclasses.replace(c, index=k) for k, c in enumerate(own)]
+            runs.append((own, dataclasses.replace(same[0], cases=cases)))
+    for (exercise, _), result in batch.run(batch.reference_task, [(ex, limits) for _, ex in runs],
+                                           jobs, "hidden tests, per student"):
+        if isinstance(result, Exception):
+            raise result if isinstance(result, ReferenceFailure) else ReferenceFailure(
+                f"{exercise.name}: the reference run failed ({type(result).__name__}: {result})")
+        own = next(o for o, ex in runs if ex is exercise)
+        for case, (expected, _) in zip(own, result[0]):
+            case.expected = expected
+
+
+class _stop_on_sigterm:
+    """SIGTERM stops grading like Ctrl-C: finished results are kept for the next run."""
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGTERM, self._raise)
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGTERM, self.previous)
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+
 def _student(name, entry, exercises, iso):
     results, notes = entry
     isolation_info = iso.to_json()
     if not iso.enabled:
         isolation_info["warning"] = "student code was NOT isolated from the instructor's files"
-    return report.student_result(name, [results[ex.name] for ex in exercises], isolation_info, notes)
+    pending = "not graded yet: grading was stopped before this notebook; the next run grades it"
+    return report.student_result(name, [results.get(ex.name) or report.not_graded(
+        ex, "pending", pending, None) for ex in exercises], isolation_info, notes)
 
 
 def _write(out, name, entry, exercises, iso):

@@ -8,8 +8,10 @@ of :class:`~.spec.Test`. Loading a module runs it in the grader's process
 import dataclasses
 import functools
 import hashlib
+import hmac
 import importlib.util
 import pathlib
+from typing import Optional
 
 from .notebook import FormatError, code_cells, read_source
 from .spec import Case, Test, make_case, within_round_off
@@ -27,6 +29,7 @@ class Exercise:
     cases: list
     digest: str = ""
     notebook: object = None
+    cell_seconds: Optional[float] = None   # the reference solution's slowest cell
 
     @property
     def maximum(self):
@@ -53,6 +56,18 @@ class Exercise:
             old = previous.get((case.question, case.name))
             if not case.hidden and old is not None and within_round_off(case, old):
                 case.args, case.expected = old.args, old.expected
+
+    def for_student(self, student, secret):
+        """This exercise with the inputs of its hidden tests drawn from a seed of the
+        instructor's ``secret`` and the student's id, so that values seen in feedback or
+        passed between students are of no use (their expected values are still to compute)."""
+        def own(case):
+            seed = int.from_bytes(hmac.new(secret, f"{self.name}/{student}/{case.question}/"
+                                           f"{case.name}".encode(), "sha256").digest()[:8], "little")
+            return dataclasses.replace(make_case(case.test, case.index, self.name, True, seed),
+                                       seconds=case.seconds)
+        return dataclasses.replace(self, cases=[own(c) if c.hidden and callable(c.test.args)
+                                                else c for c in self.cases])
 
     @classmethod
     def from_release(cls, metadata):

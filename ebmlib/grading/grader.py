@@ -7,23 +7,18 @@ kernel without that cell, so it costs only what it was running.
 :func:`score` turns what came back into points, statuses and messages.
 """
 import asyncio
+import io
 import json
-import os
 import pathlib
-import secrets
-import shutil
-import stat
-import tempfile
 import time
 
 import numpy as np
 
 from . import harvest
 from .sandbox import NO_ISOLATION, Kernel
-from .spec import NUMERIC_KINDS, judge
+from .spec import judge
 
 STATUSES = ("unreadable", "missing", "crashed", "timeout", "memory", "error", "wrong", "ok")
-MAX_STARTS = 6
 HARVEST_SOURCE = pathlib.Path(harvest.__file__).read_text()
 
 
@@ -49,7 +44,8 @@ def reference(cells, exercise, limits):
             raise ReferenceFailure(f"{exercise.name}: the reference solution fails test "
                                    f"{case.name!r} of question {case.question!r} "
                                    f"({status}: {message}); notes: {'; '.join(run.notes) or 'none'}")
-        case.expected = arrays
+        case.expected, case.seconds = arrays, run.seconds.get(case.index, 0.0)
+    exercise.cell_seconds = run.cell_seconds
 
 
 class Run:
@@ -60,65 +56,93 @@ class Run:
         self.stopped = {}       # cell number -> (status, message, question or None)
         self.notes = []
         self.durations = {}     # question -> seconds
+        self.seconds = {}       # case index -> seconds its call took in the kernel
+        self.cell_seconds = 0.0  # the slowest cell
         self.ran = set()        # cells already run once (their errors are noted once)
 
 
 async def collect(cells, exercise, limits, iso, reference=False):
-    """Run ``cells`` and harvest every question of ``exercise``, restarting as needed."""
+    """Run ``cells`` and harvest every question of ``exercise``, restarting as needed
+    (each start in a fresh kernel folder)."""
     run = Run()
-    workdir = pathlib.Path(tempfile.mkdtemp(prefix="ebm-grading-"))
     deadline = time.monotonic() + limits.total_timeout
     pending = [q for q in exercise.points if any(c.question == q for c in exercise.cases)]
-    try:
-        for _ in range(MAX_STARTS):
-            if not pending or time.monotonic() >= deadline:
-                break
-            kernel = Kernel(workdir, limits, iso)
+    # each start but the last stops one cell or one question for good
+    for _ in range(len(pending) + len(cells) + 1):
+        if not pending or time.monotonic() >= deadline:
+            break
+        kernel = Kernel(limits, iso)
+        try:
             try:
                 await kernel.start()
             except Exception as exc:
-                await kernel.stop()
                 run.notes.append(f"the grader could not start a Python kernel ({exc})")
                 break
-            try:
-                restart = await _run_cells(kernel, cells, run, deadline, limits)
-                if not restart:
-                    restart = await _harvest(kernel, workdir, exercise, pending, run, deadline,
-                                             limits, reference)
-            finally:
-                await kernel.stop()
+            restart = await _run_cells(kernel, cells, run, deadline, limits,
+                                       _cell_budget(exercise, limits))
             if not restart:
-                break
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+                restart = await _harvest(kernel, exercise, pending, run, deadline, limits,
+                                         reference)
+        finally:
+            await kernel.stop()
+        if not restart:
+            break
     late = time.monotonic() >= deadline
     for case in exercise.cases:
         if case.question in pending:
             run.answers[case.index] = (
                 ("timeout", f"not run: the notebook as a whole ran past the "
-                            f"{limits.total_timeout:g} s limit") if late else
-                ("crashed", "not run: the kernel kept dying before this question was reached"))
+                            f"{limits.total_timeout:g} s limit", None) if late else
+                ("crashed", "not run: the kernel kept dying before this question was reached",
+                 None))
     return run
 
 
-def _limit(limits, deadline):
+def _limit(limits, deadline, budget=None):
+    """``(seconds allowed, whether the total limit is what binds)`` for the next execution."""
+    budget = limits.cell_timeout if budget is None else budget
     remaining = deadline - time.monotonic()
-    return min(limits.cell_timeout, remaining), remaining < limits.cell_timeout
+    return min(budget, remaining), remaining < budget
 
 
-async def _run_cells(kernel, cells, run, deadline, limits):
+def _budget(cases, limits):
+    """Seconds for one question: per test ``test_factor`` times the reference solution's
+    time, at least ``test_min_s`` (``cell_timeout`` at most, and where no time is known)."""
+    if any(c.seconds is None for c in cases):
+        return limits.cell_timeout
+    return min(limits.cell_timeout,
+               sum(max(limits.test_min_s, limits.test_factor * c.seconds) for c in cases))
+
+
+def _cell_budget(exercise, limits):
+    """Seconds for one cell: ``test_factor`` times the reference solution's slowest cell, at
+    least ``test_min_s`` (``cell_timeout`` at most, and where no time is known)."""
+    if exercise.cell_seconds is None:
+        return limits.cell_timeout
+    return min(limits.cell_timeout, max(limits.test_min_s, limits.test_factor * exercise.cell_seconds))
+
+
+def _budget_rule(cases, limits):
+    if any(c.seconds is None for c in cases) or _budget(cases, limits) >= limits.cell_timeout:
+        return ""
+    return (f" ({len(cases)} test{'s' * (len(cases) > 1)}, each given {limits.test_factor:g} times "
+            f"the reference solution's time and at least {limits.test_min_s:g} s)")
+
+
+async def _run_cells(kernel, cells, run, deadline, limits, budget):
     """Run the code cells in order; True if one was stopped (the kernel must restart)."""
     for cell in cells:
         if cell.number in run.stopped or not cell.source.strip():
             continue
-        timeout, overall = _limit(limits, deadline)
+        timeout, overall = _limit(limits, deadline, budget)
         if timeout <= 0:
             return False
         outcome = await kernel.run(cell.source, timeout)
+        run.cell_seconds = max(run.cell_seconds, outcome.seconds)
         if outcome.kind == "timeout":
             what = (f"the notebook as a whole ran past the {limits.total_timeout:g} s limit "
                     f"in cell {cell.number}" if overall else
-                    f"cell {cell.number} ran past the {limits.cell_timeout:g} s limit")
+                    f"cell {cell.number} ran past the {budget:.3g} s limit")
             run.stopped[cell.number] = ("timeout", what, cell.question)
             run.notes.append(f"{what} and was stopped (an infinite loop, or a long "
                              f"computation at the top level?); the other cells were run without it")
@@ -137,36 +161,37 @@ async def _run_cells(kernel, cells, run, deadline, limits):
     return False
 
 
-async def _harvest(kernel, workdir, exercise, pending, run, deadline, limits, reference):
+async def _harvest(kernel, exercise, pending, run, deadline, limits, reference):
     """Harvest the pending questions one by one; True if the kernel must restart."""
-    nonce = secrets.token_hex(16)
-    inputs = workdir / f"inputs-{nonce}.npz"
+    inputs = io.BytesIO()
     np.savez(inputs, **{f"t{c.index}_a{j}": a for c in exercise.cases for j, a in enumerate(c.args)})
-    plan = workdir / f"plan-{nonce}.json"
-    plan.write_text(json.dumps({"inputs": str(inputs), "tests": [
+    kernel.write_input("inputs.npz", inputs.getvalue())
+    kernel.write_input("plan.json", json.dumps({"inputs": kernel.path("in", "inputs.npz"), "tests": [
         {"index": c.index, "question": c.question, "scalars": c.scalars,
-         "call": c.reference if reference else c.call} for c in exercise.cases]}))
+         "call": c.reference if reference else c.call} for c in exercise.cases]}).encode())
     define = (f"__ebm_harvest__ = {{'__name__': 'ebm_harvest', '__file__': '<ebm-harvest>'}}\n"
               f"exec(compile({HARVEST_SOURCE!r}, '<ebm-harvest>', 'exec'), __ebm_harvest__)")
     setup = await kernel.run(define, max(1.0, _limit(limits, deadline)[0]))
     for question in list(pending):
         cases = [c for c in exercise.cases if c.question == question]
-        timeout, overall = _limit(limits, deadline)
+        budget = _budget(cases, limits)
+        timeout, overall = _limit(limits, deadline, budget)
         if timeout <= 0:
             return False
-        out = workdir / f"out-{nonce}-{list(exercise.points).index(question)}.npz"
-        call = f"__ebm_harvest__['harvest'](globals(), {str(plan)!r}, {question!r}, {str(out)!r})"
+        out = f"answers-{list(exercise.points).index(question)}"
+        call = (f"__ebm_harvest__['harvest'](globals(), {kernel.path('in', 'plan.json')!r}, "
+                f"{question!r}, {kernel.path('out', out)!r})")
         outcome = await kernel.run(call, timeout) if setup.kind == "ok" else setup
         pending.remove(question)
         run.durations[question] = round(outcome.seconds, 3)
         if outcome.kind == "ok":
-            _load(out, cases, run, limits)
+            _load(kernel, out, cases, run, limits)
             continue
         if outcome.kind == "timeout":
             answer = ("timeout", f"the notebook as a whole ran past the {limits.total_timeout:g} s "
                                  f"limit here" if overall else
-                      f"did not finish within {limits.cell_timeout:g} s (an infinite loop, "
-                      f"or a much slower method than needed?)")
+                      f"did not finish within {budget:.3g} s{_budget_rule(cases, limits)} (an "
+                      f"infinite loop, or a much slower method than needed?)")
         elif outcome.kind == "dead":
             answer = ("crashed", "the Python kernel died while running this question (sys/os "
                                  "exit, a kill signal, or a crash); the other questions were "
@@ -175,6 +200,8 @@ async def _harvest(kernel, workdir, exercise, pending, run, deadline, limits, re
             answer = ("error", f"the grader could not collect your answers "
                                f"({outcome.ename}: {outcome.evalue}); did your code replace "
                                f"numpy, builtins or the grader's functions?")
+        if outcome.kind == "dead" and kernel.out_of_memory():
+            answer = ("memory", "")
         for case in cases:
             run.answers[case.index] = answer + (None,)
         if outcome.kind in ("timeout", "dead"):
@@ -182,40 +209,33 @@ async def _harvest(kernel, workdir, exercise, pending, run, deadline, limits, re
     return False
 
 
-def _load(path, cases, run, limits):
-    """Read one harvest file as plain data (no pickle), checking every array."""
+def _load(kernel, name, cases, run, limits):
+    """Read one answers file as plain data (bounded, no pickle), checking every array."""
     try:
-        # the folder belongs to the student's uid: refuse links, FIFOs and oversized files
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
-            info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_size > limits.file_mb << 20:
-                raise ValueError("not a plain file of a reasonable size")
-            _read(np.load(f, allow_pickle=False), cases, run)
-    except Exception as exc:
+        meta, arrays = harvest.read_answers(kernel.read_output(name, limits.answers_mb << 20))
+        _read(meta, arrays, cases, run)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         for case in cases:
             run.answers[case.index] = ("error", f"the grader could not read back your answers "
-                                                f"({type(exc).__name__}); did your code replace "
-                                                f"numpy or write files named like the grader's?",
-                                       None)
+                                                f"({type(exc).__name__}: {exc}); did your code "
+                                                f"replace numpy or write files named like the "
+                                                f"grader's?", None)
 
 
-def _read(data, cases, run):
-    """Record the answers of ``cases`` from an open ``.npz``; raises on anything unexpected."""
-    with data:
-        meta = json.loads(bytes(data["__meta__"]))
-        for case in cases:
-            record = meta[str(case.index)]
-            status = record["status"]
-            if status == "value":
-                names = [f"t{case.index}_o{k}" for k in range(len(data.files))]
-                arrays = [data[n] for n in names if n in data.files]
-                if not all(a.dtype.kind in NUMERIC_KINDS for a in arrays):
-                    raise ValueError("non-numeric arrays")
-                run.answers[case.index] = ("value", "", arrays)
-            elif status in ("missing", "memory", "error", "invalid"):
-                run.answers[case.index] = (status, str(record.get("message", ""))[:1000], None)
-            else:
-                raise ValueError(f"unknown status {status!r}")
+def _read(meta, arrays, cases, run):
+    """Record the answers of ``cases``; raises on anything unexpected."""
+    for case in cases:
+        record = meta[str(case.index)]
+        status = record["status"]
+        run.seconds[case.index] = float(record.get("seconds", 0.0))
+        if status == "value":
+            outputs = [arrays[f"t{case.index}_o{k}"] for k in range(len(arrays))
+                       if f"t{case.index}_o{k}" in arrays]
+            run.answers[case.index] = ("value", "", outputs)
+        elif status in ("missing", "memory", "error", "invalid"):
+            run.answers[case.index] = (status, str(record.get("message", ""))[:1000], None)
+        else:
+            raise ValueError(f"unknown status {status!r}")
 
 
 def score(exercise, run, limits):

@@ -3,24 +3,32 @@
 The grader sends this file's source into the kernel after the notebook's cells
 have run, then calls :func:`harvest` once per question. It calls the tested
 functions on the grader's inputs and writes what they return as plain arrays
-(an ``.npz`` whose ``__meta__`` entry is JSON). Nothing here decides a grade:
-whatever the student's code does to this process can only change the data
-written, and every comparison happens in the grader's process.
+(:func:`write_answers`). Nothing here decides a grade: whatever the student's
+code does to this process can only change the data written, which the grader
+parses with :func:`read_answers` under caps fixed before reading, and every
+comparison happens in the grader's process.
 """
 import ast
 import builtins
 import json
+import math
 import os
+import re
 import time
 import traceback
 
 import numpy as np
 
 MAX_ENTRIES = 10_000_000
+MAGIC = b"EBM-ANSWERS-1\n"
+DTYPE = re.compile(r"^[<>|=]?[biufc][0-9]{1,2}$")
+MAX_ARRAYS = 1000
+MAX_HEADER = 1 << 20
+MAX_DIMS = 8
 
 
 def harvest(namespace, plan_path, question, out_path):
-    """Run the tests of ``question`` listed in the plan; write ``out_path``."""
+    """Run the tests of ``question`` listed in the plan; write ``out_path`` (:func:`write_answers`)."""
     with open(plan_path) as f:
         plan = json.load(f)
     inputs = np.load(plan["inputs"], allow_pickle=False)
@@ -36,10 +44,66 @@ def harvest(namespace, plan_path, question, out_path):
         for k, array in enumerate(record.pop("outputs", [])):
             arrays[f"t{i}_o{k}"] = array
         meta[str(i)] = record
-    blob = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    with open(out_path + ".part", "wb") as f:
-        np.savez(f, __meta__=blob, **arrays)
-    os.replace(out_path + ".part", out_path)
+    write_answers(out_path, meta, arrays)
+
+
+def write_answers(path, meta, arrays):
+    """``MAGIC``, the header's length (8 bytes, little-endian), a JSON header (``meta`` and
+    each array's name, dtype and shape), then the arrays' bytes in C order."""
+    arrays = {name: np.asarray(a, order="C") for name, a in arrays.items()}
+    header = json.dumps({"meta": meta, "arrays": [[n, a.dtype.str, list(a.shape)]
+                                                  for n, a in arrays.items()]}).encode()
+    with open(path + ".part", "wb") as f:
+        f.write(MAGIC + len(header).to_bytes(8, "little") + header)
+        for a in arrays.values():
+            f.write(a.tobytes())
+    os.replace(path + ".part", path)
+
+
+def read_answers(data):
+    """``(meta, {name: array})`` from the bytes of :func:`write_answers`, in one linear pass
+    with every size checked before it is used; ValueError for anything else."""
+    start = len(MAGIC) + 8
+    if not data.startswith(MAGIC) or len(data) < start:
+        raise ValueError("not an answers file")
+    size = int.from_bytes(data[len(MAGIC):start], "little")
+    if size > MAX_HEADER or start + size > len(data):
+        raise ValueError("a header too large or cut short")
+    try:
+        header = json.loads(data[start:start + size])
+    except (ValueError, RecursionError):
+        raise ValueError("an unreadable header") from None
+    if not isinstance(header, dict) or not isinstance(header.get("meta"), dict) or \
+            not isinstance(header.get("arrays"), list) or len(header["arrays"]) > MAX_ARRAYS:
+        raise ValueError("a header of the wrong shape")
+    offset, arrays = start + size, {}
+    for entry in header["arrays"]:
+        name, dtype, shape = _entry(entry)
+        count = math.prod(shape)
+        end = offset + count * dtype.itemsize
+        if end > len(data):
+            raise ValueError("arrays larger than the file")
+        arrays[name] = np.frombuffer(data, dtype, count, offset).reshape(shape)
+        offset = end
+    if offset != len(data):
+        raise ValueError("bytes after the last array")
+    return header["meta"], arrays
+
+
+def _entry(entry):
+    """A checked ``(name, numeric dtype, shape)`` of an answers header."""
+    if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+            and isinstance(entry[1], str) and DTYPE.match(entry[1]) and isinstance(entry[2], list)
+            and len(entry[2]) <= MAX_DIMS
+            and all(type(n) is int and 0 <= n <= MAX_ENTRIES for n in entry[2])):
+        raise ValueError("an array entry of the wrong form")
+    try:
+        dtype = np.dtype(entry[1])
+    except TypeError:
+        raise ValueError(f"an unknown dtype {entry[1]!r}") from None
+    if dtype.kind not in "biufc" or math.prod(entry[2]) > MAX_ENTRIES:
+        raise ValueError("an array that is not numeric or too large")
+    return entry[0], dtype, tuple(entry[2])
 
 
 def _run(call, namespace, args):

@@ -14,7 +14,10 @@ and tag the cells of a question ``question:<id>`` (one cell of it also
 import copy
 import dataclasses
 import json
+import os
 import re
+import stat
+import sys
 
 import nbformat
 
@@ -23,6 +26,11 @@ HIDDEN_TESTS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError")
 QUESTION_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 RECOVER = "re-download it or restore it from a checkpoint (File > Revert Notebook to Checkpoint)"
+MAX_NOTEBOOK_MB = 32
+OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"),
+         (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a device"),
+         (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
 
 
 class Unreadable(Exception):
@@ -46,31 +54,44 @@ class Cell:
         return question_of(self.tags)
 
 
-def read_submission(path):
-    """``(code cells, notebook metadata)`` of a submitted notebook, outputs dropped;
-    raises :class:`Unreadable` with a message for the student."""
-    name = path.name
-    if path.is_symlink() or not path.is_file():
-        raise Unreadable(f"'{name}' is not a plain file (a link or a folder): submit the "
-                         f"notebook file itself.")
+def read_bytes(path):
+    """The bytes of a submitted file; raises :class:`Unreadable` for anything but a regular
+    file of at most :data:`MAX_NOTEBOOK_MB`. A link is never followed, and a FIFO or a device
+    is never opened, so nothing a student puts in its place can hang or feed the grader."""
+    limit = MAX_NOTEBOOK_MB << 20
     try:
-        data = path.read_bytes()
+        _check_regular(path.name, os.lstat(path), limit)
+        with open(os.open(path, OPEN_FLAGS), "rb") as f:
+            _check_regular(path.name, os.fstat(f.fileno()), limit)  # swapped since the lstat?
+            data = f.read(limit + 1)
     except OSError as exc:
-        raise Unreadable(f"Your notebook '{name}' could not be read ({exc.strerror}).") from None
-    if not data.strip():
-        raise Unreadable(f"Your notebook '{name}' is empty ({len(data)} bytes): {RECOVER}.")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Unreadable(f"Your notebook '{name}' is not UTF-8 text (byte 0x{data[exc.start]:02x} "
-                         f"at offset {exc.start}): it is not a notebook or it was damaged; "
-                         f"{RECOVER}.") from None
-    try:
-        content = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise Unreadable(f"Your notebook '{name}' is not valid JSON ({_json_problem(exc, data)}): "
-                         f"{RECOVER}.") from None
-    del text, data  # a stored 100 MB output need not be held three times
+        raise Unreadable(f"Your notebook '{path.name}' could not be read "
+                         f"({exc.strerror}).") from None
+    if len(data) > limit:
+        raise _too_large(path.name)
+    return data
+
+
+def _check_regular(name, status, limit):
+    if not stat.S_ISREG(status.st_mode):
+        what = next((w for is_kind, w in KINDS if is_kind(status.st_mode)), "not a regular file")
+        raise Unreadable(f"'{name}' is {what}, not a plain file: submit the notebook file itself.")
+    if status.st_size > limit:
+        raise _too_large(name)
+
+
+def _too_large(name):
+    return Unreadable(f"Your notebook '{name}' is larger than {MAX_NOTEBOOK_MB} MB, the most a "
+                      f"submission may be: clear its outputs (Edit > Clear Outputs of All Cells), "
+                      f"save it and submit it again.")
+
+
+def read_submission(path, data=None):
+    """``(code cells, notebook metadata)`` of a submitted notebook, outputs dropped, from its
+    bytes ``data`` (by default :func:`read_bytes`); raises :class:`Unreadable` with a message
+    for the student."""
+    name = path.name
+    content = _parse(name, read_bytes(path) if data is None else data)
     cells = content.get("cells") if isinstance(content, dict) else None
     if not isinstance(cells, list):
         raise Unreadable(f"Your file '{name}' is JSON but not a Jupyter notebook (it has no "
@@ -93,6 +114,30 @@ def read_submission(path):
         code.append(Cell(number, source, tags))
     metadata = content.get("metadata")
     return code, metadata if isinstance(metadata, dict) else {}
+
+
+def _parse(name, data):
+    """The JSON value of a notebook's bytes; raises :class:`Unreadable`."""
+    if not data.strip():
+        raise Unreadable(f"Your notebook '{name}' is empty ({len(data)} bytes): {RECOVER}.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Unreadable(f"Your notebook '{name}' is not UTF-8 text (byte 0x{data[exc.start]:02x} "
+                         f"at offset {exc.start}): it is not a notebook or it was damaged; "
+                         f"{RECOVER}.") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Unreadable(f"Your notebook '{name}' is not valid JSON ({_json_problem(exc, data)}): "
+                         f"{RECOVER}.") from None
+    except RecursionError:
+        raise Unreadable(f"Your notebook '{name}' nests brackets too deeply to be a notebook: "
+                         f"it is not a notebook or it was damaged; {RECOVER}.") from None
+    except ValueError:  # an integer literal longer than Python converts
+        raise Unreadable(f"Your notebook '{name}' holds a number of more than "
+                         f"{sys.get_int_max_str_digits()} digits, which no notebook has: it is "
+                         f"not a notebook or it was damaged; {RECOVER}.") from None
 
 
 def _json_problem(exc, data):

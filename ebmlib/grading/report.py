@@ -7,6 +7,8 @@ import csv
 import json
 import pathlib
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 
 def not_graded(exercise, status, message, key):
     """The result of an exercise whose notebook is missing or unreadable."""
@@ -56,9 +58,14 @@ def write_csv(out, results, names):
         writer.writerow(["student", *names, "total", "maximum", *(f"{n} status" for n in names)])
         for r in results:
             by_name = {e["exercise"]: e for e in r["exercises"]}
-            writer.writerow([r["student"], *(_num(by_name[n]["points"]) for n in names),
+            writer.writerow([_inert(r["student"]), *(_num(by_name[n]["points"]) for n in names),
                              _num(r["points"]), _num(r["maximum"]),
                              *(by_name[n]["status"] for n in names)])
+
+
+def _inert(text):
+    """``text`` as a spreadsheet shows it and never evaluates it (a formula gets a leading ')."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _num(x):

@@ -90,6 +90,11 @@ class Case:
     args: list
     scalars: list          # per argument: "int", "float", "bool" or None (an array)
     expected: Optional[list] = None
+    seconds: Optional[float] = None   # the reference solution's time (grader side only)
+    test: Optional[Test] = None       # what it was drawn from (grader side only)
+
+    def __getstate__(self):  # to a worker process: the test's functions are not needed there
+        return {**self.__dict__, "test": None}
 
     def to_json(self):
         """Plain-data form (embedded in released notebooks for ``check``)."""
@@ -150,10 +155,12 @@ def _near(olds, news, tolerance):
     return True
 
 
-def make_case(test, index, exercise, hidden):
-    """Draw the inputs of ``test`` in the grader's process, from its seed."""
-    seed = test.seed if test.seed is not None else \
-        zlib.crc32(f"{exercise}/{test.question}/{test.name}".encode())
+def make_case(test, index, exercise, hidden, seed=None):
+    """Draw the inputs of ``test`` in the grader's process, from ``seed`` (else the test's
+    own seed, else one derived from its name)."""
+    if seed is None:
+        seed = test.seed if test.seed is not None else \
+            zlib.crc32(f"{exercise}/{test.question}/{test.name}".encode())
     values = test.args(np.random.default_rng(seed)) if callable(test.args) else test.args
     if not isinstance(values, tuple):
         values = (values,)
@@ -167,7 +174,8 @@ def make_case(test, index, exercise, hidden):
         args.append(array)
         scalars.append(kind)
     return Case(index, test.question, test.name, hidden, test.call,
-                test.reference or test.call, test.compare, float(test.weight), args, scalars)
+                test.reference or test.call, test.compare, float(test.weight), args, scalars,
+                test=test)
 
 
 def encode_array(array):
@@ -223,9 +231,21 @@ def _problem(case, got, expected):
     text = f"{int(bad.sum())} of {bad.size} entries differ"
     if kind == "close":
         text += f" (tolerance rtol={case.compare.rtol:g}, atol={case.compare.atol:g})"
+    where = "" if not bad.ndim else f"; first at index {at}"
+    if case.hidden:  # how it is off, never the expected value
+        return text + where + f": {_how(got[at], expected[at])}"
     if not bad.ndim:
         return text + f": got {_fmt(got.item())}, expected {_fmt(expected.item())}"
-    return text + f"; first at index {at}: got {_fmt(got[at])}, expected {_fmt(expected[at])}"
+    return text + where + f": got {_fmt(got[at])}, expected {_fmt(expected[at])}"
+
+
+def _how(got, expected):
+    """How one entry is off, without its value: sign, too large or too small."""
+    if np.iscomplexobj(got) or np.iscomplexobj(expected) or np.isnan(got) or np.isnan(expected):
+        return "a different value"
+    if np.sign(got) != np.sign(expected) and np.sign(expected) != 0:
+        return "the opposite sign" if np.sign(got) != 0 else "zero, expected a non-zero value"
+    return "too large" if got > expected else "too small"
 
 
 def _jacobian_problem(case, got, expected):
@@ -235,7 +255,13 @@ def _jacobian_problem(case, got, expected):
                f"{expected.shape[0]} x {expected.shape[1]} = {expected.size}"
     check = compare_jacobians("your Jacobian", got.reshape(expected.shape).astype(np.float64),
                               expected, tol=case.compare.rtol)
-    return None if check.ok else str(check)
+    if check.ok:
+        return None
+    if not case.hidden:
+        return str(check)
+    entries = check.wrong_entries(limit=len(got.ravel()))
+    return (f"your Jacobian is off in {len(entries)} of {expected.size} entries, first "
+            + ", ".join(f"d out[{k}] / d in[{j}] ({_how(a, n)})" for k, j, a, n in entries[:5]))
 
 
 def _fmt(x):

@@ -1,16 +1,19 @@
 """The submissions folder: one folder per student, holding notebooks under their released names.
 
-:func:`plan` finds each student's notebooks, explains the missing or misnamed
-ones, and reuses a previous result when nothing it depends on has changed.
+:func:`plan` finds each student's notebooks and reads each once (see
+:func:`~.notebook.read_bytes`), explains the missing, misnamed or unreadable ones, and
+reuses a previous result when nothing it depends on has changed.
 """
 import dataclasses
 import hashlib
 import json
+import os
 import sys
 
 from . import report
 from .batch import file_digest
 from .exercise import GRADER_VERSION
+from .notebook import Unreadable, read_bytes
 
 
 def plan(folder, exercises, out, limits, iso):
@@ -28,22 +31,35 @@ def plan(folder, exercises, out, limits, iso):
         results = {}
         students[student.name] = (results, stray_notebooks(student, exercises))
         for ex in exercises:
-            path, problem = locate(student, ex, exercises)
-            key = result_key(ex, path, problem, limits, iso)
+            path, status, text = collect(student, ex, exercises)
+            key = result_key(ex, text, limits, iso)
             if previous.get(ex.name, {}).get("key") == key:
                 results[ex.name] = previous[ex.name]
                 reused += 1
-            elif problem:
-                results[ex.name] = report.not_graded(ex, "missing", problem, key)
+            elif status:
+                results[ex.name] = report.not_graded(ex, status, text, key)
             else:
-                tasks.append((student.name, ex, path, key, limits, iso))
+                tasks.append((student.name, ex, (path, text), key, limits, iso))
     return students, tasks, reused
+
+
+def collect(folder, ex, exercises):
+    """``(path, status, text)`` of the student's notebook of ``ex``, read once with
+    :func:`~.notebook.read_bytes`: status None and the digest of its bytes for a notebook to
+    grade; else ``missing`` or ``unreadable`` and a message for the student."""
+    path, problem = locate(folder, ex, exercises)
+    if problem:
+        return path, "missing", problem
+    try:
+        return path, None, file_digest(read_bytes(path))
+    except Unreadable as exc:
+        return path, "unreadable", str(exc)
 
 
 def locate(folder, ex, exercises):
     """``(path, None)`` for the student's notebook of ``ex``, or ``(None, message)``."""
     path = folder / ex.filename
-    if path.exists() or path.is_symlink():
+    if os.path.lexists(path):
         return path, None
     found = sorted(p.name for p in folder.iterdir() if p.name.lower().endswith(".ipynb"))
     if not found:
@@ -67,8 +83,9 @@ def stray_notebooks(folder, exercises):
             if p.name.lower().endswith(".ipynb") and p.name not in names]
 
 
-def result_key(ex, path, problem, limits, iso):
-    """What a result depends on: the notebook's bytes, the exercise, the grader, the limits."""
+def result_key(ex, text, limits, iso):
+    """What a result depends on: the notebook (``text``: the digest of its bytes, or the message
+    saying why it is not graded), the exercise, the grader, the limits."""
     parts = [GRADER_VERSION, ex.digest, json.dumps(dataclasses.asdict(limits)), str(iso.enabled),
-             problem or file_digest(path)]
+             text]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -1,8 +1,10 @@
 """A batch of damaged and hostile submissions: each gets its status and points, and the
 batch finishes; nothing a student does can raise a score or touch the instructor's files."""
 import csv
+import hashlib
 import json
 import pathlib
+import shutil
 
 import pytest
 
@@ -49,37 +51,38 @@ def read_hidden(course, out):
     return answer'''
 
 
-FORGE = '''import glob, json, threading, time
+FORGE = '''import glob, json, os, threading, time
 import numpy as np
 def _forge(path):
-    meta = {str(i): {"status": "value"} for i in range(6)}
+    # claims full marks in the grader's own format: the claims are judged like any answer
+    meta = json.dumps({"meta": {str(i): {"status": "value"} for i in range(6)},
+                       "arrays": [[f"t{i}_o0", "<f8", [3]] for i in range(6)]}).encode()
     with open(path, "wb") as f:
-        np.savez(f, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8),
-                 **{f"t{i}_o0": np.ones(3) for i in range(6)})
-_forge("out-forged.npz")
+        f.write(b"EBM-ANSWERS-1\\n" + len(meta).to_bytes(8, "little") + meta + np.ones(18).tobytes())
+out = sorted(glob.glob("/tmp/ebm-grading-*/kernel-*/out"))[-1]
 json.dump({"softmax": "ok", "points": 6}, open("results.json", "w"))
 def _loop():
     while True:
-        for p in glob.glob("out-*.npz"):
+        for k in range(3):
             try:
-                _forge(p)
+                _forge(f"{out}/answers-{k}")
             except OSError:
                 pass
         time.sleep(0.001)
 threading.Thread(target=_loop, daemon=True).start()'''
 
 FIFO_TRAP = '''import glob, os, threading, time
+out = sorted(glob.glob("/tmp/ebm-grading-*/kernel-*/out"))[-1]
 def _trap():
     while True:
-        for plan in glob.glob("plan-*.json"):
-            for k in range(3):
-                out = f"out-{plan[5:-5]}-{k}.npz"
+        for k in range(3):
+            for name in (f"answers-{k}", f"answers-{k}.part"):
                 try:
-                    os.remove(out)
+                    os.remove(f"{out}/{name}")
                 except OSError:
                     pass
                 try:
-                    os.mkfifo(out)
+                    os.mkfifo(f"{out}/{name}")
                 except OSError:
                     pass
         time.sleep(0.0005)
@@ -110,6 +113,85 @@ SUBCLASS = '''class Liar(np.ndarray):
 def free_energy(energies, beta=1.0):
     return np.zeros(np.shape(energies)[:-1]).view(Liar)'''
 
+def spy(course, clone, out):
+    """A softmax that looks for another student's code or the course's answers anywhere in
+    reach: files, other processes, an earlier grading's cache, the host's loopback ports."""
+    return f'''def softmax(energies, beta=1.0):
+    import glob, os, socket
+    wanted = "p / p.sum(axis=-1, keepdims=True)"
+    places = ["/tmp/**", "/proc/[0-9]*/cmdline", "/proc/[0-9]*/environ", "/home/**", "/root/*",
+              {str(clone)!r} + "/**", {str(course["source"])!r} + "/**", {str(out)!r} + "/**"]
+    for pattern in places:
+        for path in glob.glob(pattern, recursive=True)[:2000]:
+            try:
+                text = open(path, errors="replace").read(1 << 20)
+            except OSError:
+                continue
+            if wanted in text:
+                raise AssertionError(f"found a softmax answer in {{path}}")
+    for port in range(1, 65536, 61):
+        s = socket.socket()
+        s.settimeout(0.001)
+        try:
+            s.connect(("127.0.0.1", port))
+            raise AssertionError(f"reached the host's port {{port}}")
+        except OSError:
+            pass
+        finally:
+            s.close()
+    raise PermissionError("nothing of other students or of the course is in reach")'''
+
+
+PORT_HOG = '''import socket
+held = []
+for _ in range(2000):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        held.append(s)
+    except OSError:
+        break'''
+
+COMM_FLOOD = '''import time
+from ipykernel.comm import Comm
+comm = Comm(target_name="flood")
+end, sent = time.time() + 3, 0
+while time.time() < end and sent < 1500:
+    comm.send(data={"x": "z" * (1 << 20)})
+    sent += 1
+print("x" * (8 << 20))'''
+
+ANSWERS_BOMB = '''import os, json
+_replace = os.replace
+def _bomb(src, dst):
+    if "answers-0" in dst:    # a header claiming 80 GB of arrays
+        header = json.dumps({"meta": {}, "arrays": [[f"a{i}", "<f8", [10**7]] for i in range(1000)]})
+        open(dst, "wb").write(b"EBM-ANSWERS-1\\n" + len(header).to_bytes(8, "little") + header.encode())
+    elif "answers-1" in dst:  # a header nested too deep to parse
+        header = b"[" * 200000
+        open(dst, "wb").write(b"EBM-ANSWERS-1\\n" + len(header).to_bytes(8, "little") + header)
+    elif "answers-2" in dst:  # a huge integer
+        header = b'{"meta": {"4": 1' + b"9" * 100000 + b'}, "arrays": []}'
+        open(dst, "wb").write(b"EBM-ANSWERS-1\\n" + len(header).to_bytes(8, "little") + header)
+    else:
+        _replace(src, dst)
+os.replace = _bomb'''
+
+
+def planted_links(course):
+    """Links named like the grader's files, pointing at the instructor's files."""
+    target = str(course["hidden"] / "free_energy_tests.py")
+    return f'''import glob, os
+out = sorted(glob.glob("/tmp/ebm-grading-*/kernel-*/out"))[-1]
+for k in range(3):
+    for name in (f"answers-{{k}}", f"answers-{{k}}.part"):
+        try:
+            os.symlink({target!r}, f"{{out}}/{{name}}")
+        except OSError:
+            pass'''
+
+
 OK3 = {"softmax": "ok", "free_energy": "ok", "grad": "ok"}
 
 # student -> (total points, {question: status}, text expected in that student's JSON)
@@ -125,7 +207,7 @@ EXPECTED = {
     "no_notebook": (0, dict.fromkeys(OK3, "missing"), "holds no notebook"),
     "two_notebooks": (6, OK3, "'free_energy-Copy1.ipynb' is not one of the exercise notebooks"),
     "wrong_name": (0, dict.fromkeys(OK3, "missing"), "rename the notebook with your answers"),
-    "loop_top_level": (6, OK3, "ran past the 4 s limit and was stopped"),
+    "loop_top_level": (6, OK3, "s limit and was stopped"),
     "loop_in_function": (4, {**OK3, "softmax": "timeout"}, "did not finish within 4 s"),
     "sys_exit": (4, {**OK3, "free_energy": "error"}, "SystemExit: 3"),
     "os_exit_top_level": (6, OK3, "the Python kernel died while running cell 3"),
@@ -144,10 +226,17 @@ EXPECTED = {
     "slow_but_correct": (6, OK3, None),
     "stderr_warning": (6, OK3, None),
     "read_hidden": (4, {**OK3, "softmax": "error"}, "the instructor's files are out of reach"),
+    "spy": (4, {**OK3, "softmax": "error"}, "nothing of other students or of the course is in reach"),
+    "port_hog": (6, OK3, None),
+    "comm_flood": (6, OK3, None),
+    "answers_bomb": (0, dict.fromkeys(OK3, "error"), "the grader could not read back your answers"),
+    # the links break only the student's own hand-back; no instructor file changes (below)
+    "planted_links": (0, dict.fromkeys(OK3, "error"), "the grader could not collect your answers"),
 }
+SANDBOXED_ONLY = ("read_hidden", "spy", "port_hog")  # attacks on the host itself
 
 
-def build(course, subs, out):
+def build(course, subs, out, clone):
     """Write every submission of EXPECTED under ``subs``."""
     def nb(name, notebook, filename="free_energy.ipynb"):
         save(notebook, subs / name / filename)
@@ -162,7 +251,7 @@ def build(course, subs, out):
         path.parent.mkdir(parents=True)
         path.write_bytes(raw.read_bytes()[:700] if data is None else data)
     big = json.loads(json.dumps(good))
-    big["cells"][2]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "z" * 100_000_000}]
+    big["cells"][2]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "z" * 20_000_000}]
     (subs / "huge_stored_output").mkdir()
     (subs / "huge_stored_output" / "free_energy.ipynb").write_text(json.dumps(big))
     (subs / "no_notebook").mkdir()
@@ -199,31 +288,51 @@ def build(course, subs, out):
     nb("slow_but_correct", student(course, correct(softmax=body(SOFTMAX, ["import time", "time.sleep(1.0)"]))))
     nb("stderr_warning", student(course, correct(softmax=body(SOFTMAX, [
         "import sys, warnings", "warnings.warn('numerically delicate')", "print('note', file=sys.stderr)"]))))
+    nb("comm_flood", student(course, correct(), before=[COMM_FLOOD]))
+    nb("answers_bomb", student(course, correct(), after=[ANSWERS_BOMB]))
+    nb("planted_links", student(course, correct(), after=[planted_links(course)]))
     if ISOLATED:
         nb("read_hidden", student(course, correct(softmax=read_hidden(course, out))))
+        nb("spy", student(course, correct(softmax=spy(course, clone, out))))
+        nb("port_hog", student(course, correct(), before=[PORT_HOG]))
 
 
 @pytest.fixture(scope="module")
 def batch(course, public_dir):
     root = public_dir("batch")
     subs, out = root / "submissions", root / "out"
-    build(course, subs, out)
+    clone = public_dir("clone")   # another copy of the course, named on no command line
+    shutil.copytree(course["source"], clone / "source")
+    build(course, subs, out, clone)
+    before = snapshot(course["root"], subs, clone)
     run = grading("grade", subs, "--out", out, "--source", course["source"], "-j", "2", *LIMIT_ARGS,
                   timeout=600)
-    return {"run": run, "out": out, "subs": subs}
+    return {"run": run, "out": out, "subs": subs, "before": before,
+            "after": snapshot(course["root"], subs, clone)}
+
+
+def snapshot(*folders):
+    """Every file and folder under ``folders``: its content digest, owner and mode."""
+    state = {}
+    for folder in folders:
+        for path in [folder, *folder.rglob("*")]:
+            info = path.lstat()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+            state[str(path)] = (digest, info.st_uid, info.st_gid, info.st_mode)
+    return state
 
 
 def test_the_whole_batch_finishes(batch):
     run = batch["run"]
     assert run.returncode == 0, run.stderr[-3000:]
     rows = {r["student"]: r for r in csv.DictReader(open(batch["out"] / "grades.csv"))}
-    assert set(rows) == {s for s in EXPECTED if ISOLATED or s != "read_hidden"}
+    assert set(rows) == {s for s in EXPECTED if ISOLATED or s not in SANDBOXED_ONLY}
     assert all(r["maximum"] == "6" for r in rows.values())
 
 
 @pytest.mark.parametrize("name", EXPECTED)
 def test_each_submission_gets_its_status_and_points(batch, name):
-    if name == "read_hidden" and not ISOLATED:
+    if name in SANDBOXED_ONLY and not ISOLATED:
         pytest.skip("this machine cannot isolate the kernel: " + _probe()[1])
     total, statuses, text = EXPECTED[name]
     result = load_json(batch["out"] / "results" / f"{name}.json")
@@ -239,7 +348,7 @@ def test_each_submission_gets_its_status_and_points(batch, name):
 
 def test_isolation_is_recorded(batch):
     result = load_json(batch["out"] / "results" / "perfect.json")
-    assert result["isolation"]["level"] == ("namespaces" if ISOLATED else "none")
+    assert result["isolation"]["level"] == ("bubblewrap" if ISOLATED else "none")
     if not ISOLATED:
         assert "NOT isolated" in batch["run"].stderr
 
@@ -265,3 +374,11 @@ def test_no_process_outlives_the_batch(batch):
 def test_kept_outputs_stay_small(batch):
     sizes = [p.stat().st_size for p in (batch["out"] / "results").iterdir()]
     assert max(sizes) < 50_000
+
+
+def test_no_file_outside_the_sandbox_changes_content_or_owner(batch):
+    """The course, the submissions and another clone: the grader (root in CI) followed no
+    link a student planted, and no student reached them."""
+    changed = {p for p in batch["before"].keys() | batch["after"].keys()
+               if batch["before"].get(p) != batch["after"].get(p)}
+    assert not changed, sorted(changed)[:10]

@@ -1,11 +1,19 @@
 """Reading damaged notebooks, solution regions, and the release of a notebook."""
+import contextlib
 import json
+import os
+import pathlib
+import signal
+import socket
+import stat
+import sys
 
 import nbformat
 import pytest
 
-from ebmlib.grading.notebook import (FormatError, Unreadable, read_source, read_submission,
-                                     regions, release, stub)
+from ebmlib.grading import notebook
+from ebmlib.grading.notebook import (MAX_NOTEBOOK_MB, FormatError, Unreadable, read_bytes,
+                                     read_source, read_submission, regions, release, stub)
 from grading_course import source_notebook
 
 FUNCTION = """def f(x):
@@ -110,3 +118,84 @@ def test_submissions_keep_sources_and_tags_but_not_outputs(tmp_path):
     assert [(c.number, c.source, c.tags, c.question) for c in cells] == \
         [(2, "x = 1\ny = 2", ("question:q",), "q")]
     assert metadata == {"ebm_grading": {"exercise": "e"}}
+
+
+@contextlib.contextmanager
+def within(seconds):
+    """Fail, rather than hang, if the block takes longer than ``seconds``."""
+    def fail(*_):
+        pytest.fail(f"still running after {seconds} s")  # not an OSError: nothing swallows it
+    previous = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _refused(path):
+    with within(5), pytest.raises(Unreadable) as info:
+        read_bytes(path)
+    return str(info.value)
+
+
+def test_only_a_regular_file_is_read(tmp_path):
+    other = tmp_path / "other.ipynb"
+    other.write_text('{"cells": []}')
+    path = tmp_path / "losses.ipynb"
+    for target in ("/dev/zero", other, tmp_path / "nowhere"):
+        path.symlink_to(target)
+        assert _refused(path) == ("'losses.ipynb' is a symbolic link, not a plain file: "
+                                  "submit the notebook file itself.")
+        path.unlink()
+    os.mkfifo(path)
+    assert "'losses.ipynb' is a FIFO (named pipe), not a plain file" in _refused(path)
+    path.unlink()
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        assert "is a socket, not a plain file" in _refused(path)
+    path.unlink()
+    path.mkdir()
+    assert "is a folder, not a plain file" in _refused(path)
+    assert "could not be read (No such file or directory)" in _refused(tmp_path / "gone.ipynb")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can make a device node")
+def test_a_device_node_is_refused(tmp_path):
+    path = tmp_path / "losses.ipynb"
+    os.mknod(path, stat.S_IFCHR | 0o644, os.makedev(1, 5))  # /dev/zero
+    assert "'losses.ipynb' is a device, not a plain file" in _refused(path)
+
+
+def test_an_oversize_notebook_is_refused_unread(tmp_path):
+    path = tmp_path / "losses.ipynb"
+    with open(path, "wb") as f:
+        f.truncate((MAX_NOTEBOOK_MB << 20) + 1)  # sparse: nothing to read
+    message = _refused(path)
+    assert message.startswith(f"Your notebook 'losses.ipynb' is larger than {MAX_NOTEBOOK_MB} MB")
+    assert "clear its outputs" in message
+    with open(path, "r+b") as f:
+        f.truncate(MAX_NOTEBOOK_MB << 20)
+    assert len(read_bytes(path)) == MAX_NOTEBOOK_MB << 20
+
+
+def test_a_file_longer_than_its_size_says_is_read_up_to_the_cap(monkeypatch):
+    procfile = pathlib.Path("/proc/self/status")  # a regular file of size 0 that holds text
+    assert os.stat(procfile).st_size == 0 and read_bytes(procfile)
+    monkeypatch.setattr(notebook, "MAX_NOTEBOOK_MB", 0)
+    assert "is larger than 0 MB" in _refused(procfile)
+
+
+def test_deep_nesting_and_huge_integers_are_unreadable(tmp_path):
+    message = _unreadable(tmp_path, b"[" * 100_000)
+    assert message.startswith("Your notebook 'losses.ipynb' nests brackets too deeply")
+    assert "re-download it" in message
+    message = _unreadable(tmp_path, b'{"cells": [], "metadata": {"n": ' + b"9" * 5000 + b"}}")
+    assert f"holds a number of more than {sys.get_int_max_str_digits()} digits" in message
+
+
+def test_submitted_bytes_are_parsed_without_reading_the_path(tmp_path):
+    data = json.dumps({"cells": [{"cell_type": "code", "source": "x = 1"}]}).encode()
+    cells, _ = read_submission(tmp_path / "missing.ipynb", data)
+    assert [c.source for c in cells] == ["x = 1"]

@@ -122,3 +122,21 @@ def test_a_release_keeps_round_off_cases_and_takes_real_changes():
     assert b.expected[0].tolist() == [5.0, 6.5]
     ex.keep_released_cases({"not": "a release"})    # an unusable earlier release: nothing kept
     assert b.expected[0].tolist() == [5.0, 6.5]
+
+
+def test_hidden_feedback_says_how_an_answer_is_off_never_the_expected_value():
+    hidden = dataclasses.replace(case(expected=(np.array([1.25, -2.5, 3.75]),)), hidden=True)
+    status, message = judge(hidden, [np.array([1.25, 2.5, 3.75])])
+    assert status == "wrong" and "first at index (1,): the opposite sign" in message
+    assert "2.5" not in message and "expected 2" not in message
+    assert "too large" in judge(hidden, [np.array([1.25, -2.5, 9.0])])[1]
+    public = dataclasses.replace(hidden, hidden=False)
+    assert "expected 3.75" in judge(public, [np.array([1.25, -2.5, 9.0])])[1]
+
+
+def test_hidden_jacobian_feedback_names_entries_not_values():
+    expected = np.array([[0.5, -0.25], [0.125, 0.75]])
+    hidden = dataclasses.replace(case(jacobian(), (expected,)), hidden=True)
+    status, message = judge(hidden, [np.array([[0.5, 0.25], [0.125, 0.75]])])
+    assert status == "wrong" and "d out[0] / d in[1] (the opposite sign)" in message
+    assert "0.25" not in message and "finite differences" not in message
