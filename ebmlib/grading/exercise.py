@@ -29,7 +29,7 @@ class Exercise:
     cases: list
     digest: str = ""
     notebook: object = None
-    cell_seconds: Optional[float] = None   # the reference solution's slowest cell
+    cell_seconds: Optional[dict] = None   # the reference run's seconds per cell (grader.cell_key)
 
     @property
     def maximum(self):

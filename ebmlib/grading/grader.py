@@ -7,6 +7,7 @@ kernel without that cell, so it costs only what it was running.
 :func:`score` turns what came back into points, statuses and messages.
 """
 import asyncio
+import hashlib
 import io
 import json
 import pathlib
@@ -57,7 +58,7 @@ class Run:
         self.notes = []
         self.durations = {}     # question -> seconds
         self.seconds = {}       # case index -> seconds its call took in the kernel
-        self.cell_seconds = 0.0  # the slowest cell
+        self.cell_seconds = {}  # cell source digest -> seconds it took
         self.ran = set()        # cells already run once (their errors are noted once)
 
 
@@ -78,8 +79,7 @@ async def collect(cells, exercise, limits, iso, reference=False):
             except Exception as exc:
                 run.notes.append(f"the grader could not start a Python kernel ({exc})")
                 break
-            restart = await _run_cells(kernel, cells, run, deadline, limits,
-                                       _cell_budget(exercise, limits))
+            restart = await _run_cells(kernel, cells, run, deadline, limits, exercise.cell_seconds)
             if not restart:
                 restart = await _harvest(kernel, exercise, pending, run, deadline, limits,
                                          reference)
@@ -114,12 +114,19 @@ def _budget(cases, limits):
                sum(max(limits.test_min_s, limits.test_factor * c.seconds) for c in cases))
 
 
-def _cell_budget(exercise, limits):
-    """Seconds for one cell: ``test_factor`` times the reference solution's slowest cell, at
-    least ``test_min_s`` (``cell_timeout`` at most, and where no time is known)."""
-    if exercise.cell_seconds is None:
+def cell_key(source):
+    """What identifies a cell across the instructor's and a student's notebook: its code."""
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def _cell_budget(source, reference_seconds, limits):
+    """Seconds for one cell: ``test_factor`` times the reference solution's time for the same
+    code (for code the student wrote, its slowest cell), at least ``test_min_s``;
+    ``cell_timeout`` at most, and where no time is known."""
+    if not reference_seconds:
         return limits.cell_timeout
-    return min(limits.cell_timeout, max(limits.test_min_s, limits.test_factor * exercise.cell_seconds))
+    seconds = reference_seconds.get(cell_key(source), max(reference_seconds.values()))
+    return min(limits.cell_timeout, max(limits.test_min_s, limits.test_factor * seconds))
 
 
 def _budget_rule(cases, limits):
@@ -129,16 +136,17 @@ def _budget_rule(cases, limits):
             f"the reference solution's time and at least {limits.test_min_s:g} s)")
 
 
-async def _run_cells(kernel, cells, run, deadline, limits, budget):
+async def _run_cells(kernel, cells, run, deadline, limits, reference_seconds):
     """Run the code cells in order; True if one was stopped (the kernel must restart)."""
     for cell in cells:
         if cell.number in run.stopped or not cell.source.strip():
             continue
+        budget = _cell_budget(cell.source, reference_seconds, limits)
         timeout, overall = _limit(limits, deadline, budget)
         if timeout <= 0:
             return False
         outcome = await kernel.run(cell.source, timeout)
-        run.cell_seconds = max(run.cell_seconds, outcome.seconds)
+        run.cell_seconds[cell_key(cell.source)] = outcome.seconds
         if outcome.kind == "timeout":
             what = (f"the notebook as a whole ran past the {limits.total_timeout:g} s limit "
                     f"in cell {cell.number}" if overall else

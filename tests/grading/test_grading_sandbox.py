@@ -149,3 +149,44 @@ def test_the_kernel_cannot_replace_its_sockets_or_inputs():
     ], iso=isolation(), after=folder_state)
     assert [o.ename for o in outcomes] == ["PermissionError", "OSError"], outcomes
     assert not any(mode & 0o022 for mode in modes.values()), modes
+
+
+@needs_sandbox
+def test_two_kernels_at_once_see_nothing_of_each_other():
+    """Kernel A holds a secret in its code, its scratch and its sockets' folder; kernel B,
+    told exactly where A's folder is, finds none of it, nor A's process or ports."""
+    async def go():
+        iso, limits = isolation(), Limits(cell_timeout=20, total_timeout=60)
+        a, b = Kernel(limits, iso), Kernel(limits, iso)
+        await asyncio.gather(a.start(), b.start())
+        try:
+            secret = "SECRET-ANSWER-4242"
+            setup = await a.run(f"answer = {secret!r}\nopen('/scratch/answer', 'w').write(answer)\n"
+                                "import socket\nserver = socket.socket()\n"
+                                "server.bind(('127.0.0.1', 45454))\nserver.listen()", 10)
+            look = f"""import glob, os, socket
+found = []
+for path in glob.glob({str(a.folder)!r} + '/**', recursive=True) + glob.glob('/proc/*/cmdline') \\
+        + glob.glob('/proc/*/environ') + glob.glob('/tmp/**', recursive=True):
+    try:
+        if {secret!r} in open(path, errors='replace').read():
+            found.append(path)
+    except OSError:
+        pass
+found += [p for p in glob.glob('/proc/[0-9]*') if p not in ('/proc/1', f'/proc/{{os.getpid()}}')
+          and 'ipykernel' in open(p + '/cmdline').read()]
+try:
+    socket.create_connection(('127.0.0.1', 45454), timeout=1)
+    found.append('port 45454')
+except OSError:
+    pass
+assert os.path.exists({str(b.folder)!r} + '/in/kernel.json')
+assert not os.path.exists({str(a.folder)!r}), 'sees the folder of A'
+assert not found, found"""
+            outcome = await b.run(look, 20)
+            return setup, outcome
+        finally:
+            await asyncio.gather(a.stop(), b.stop())
+    setup, outcome = asyncio.run(go())
+    assert setup.kind == "ok", setup
+    assert outcome.kind == "ok", outcome
