@@ -45,7 +45,7 @@ def test_each_test_gets_a_multiple_of_the_reference_time(course, public_dir):
                                                       'time.sleep(0.3)\n', 1))
     save(student(course, slow), subs / "slow" / "free_energy.ipynb")
     start = time.monotonic()
-    run = grading("grade", subs, "--out", out, "--source", course["source"], "-j", "1",
+    run = grading("grade", subs, "--out", out, "--source", course["source"], "-j", "2",
                   "--cell-timeout", "30", "--test-min", "1", "--timeout", "120")
     assert run.returncode == 0, run.stderr[-2000:]
     hangs, slow = load_json(out / "results" / "hangs.json"), load_json(out / "results" / "slow.json")
@@ -63,7 +63,7 @@ def test_hidden_inputs_are_drawn_per_student_from_the_secret(course, public_dir)
         save(student(course, correct(grad=ANSWERS["grad"].replace("return p / p.sum()",
                                                                   "return p / p.sum() + 1"))),
              subs / name / "free_energy.ipynb")
-    run = grading("grade", subs, "--out", out, "--source", course["source"], *LIMIT_ARGS)
+    run = grading("grade", subs, "--out", out, "--source", course["source"], "-j", "2", *LIMIT_ARGS)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (out / "grading.key").stat().st_mode & 0o077 == 0
     feedback = {n: (out / "feedback" / f"{n}.md").read_text() for n in ("ada", "bob")}
@@ -72,7 +72,7 @@ def test_hidden_inputs_are_drawn_per_student_from_the_secret(course, public_dir)
         assert "expected" not in text.split("hidden test")[1].split("\n")[0]
     # another secret: other hidden inputs, so every notebook is graded again
     run = grading("grade", subs, "--out", out, "--source", course["source"], "--secret",
-                  "another secret of the instructor", *LIMIT_ARGS)
+                  "another secret of the instructor", "-j", "2", *LIMIT_ARGS)
     assert "graded 2 notebooks (0 unchanged, reused)" in run.stderr, run.stderr[-2000:]
 
 
@@ -127,7 +127,7 @@ def test_killing_the_grader_leaves_nothing_running(course, public_dir, jobs):
         assert _wait_for(lambda: _processes(b"4322")), "the student's sleeper never started"
         proc.kill()
         proc.wait()
-        assert _wait_for(lambda: not _processes(b"4322") and not _processes(b"/kernel-"), 10), \
+        assert _wait_for(lambda: not _processes(b"4322") and not _processes(b"ebm-grading-"), 10), \
             "a process outlived the grader"
     finally:
         proc.kill()
