@@ -30,7 +30,6 @@ import functools
 import math
 import os
 import pathlib
-import secrets
 import shutil
 import signal
 import stat
@@ -46,6 +45,8 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionComplete, CellTimeoutError, DeadKernelError
+
+from . import cgroup
 
 LIMIT_SCRIPT = ("import os, resource, sys\n"
                 "for name, value in zip(('AS', 'FSIZE', 'NPROC', 'CORE'), sys.argv[1:5]):\n"
@@ -124,7 +125,7 @@ def isolation(private=()):
                 return Isolation(False, f"cannot keep {real} private: the kernel is given "
                                         f"{given} (the Python environment or ebmlib), which holds it")
     root = os.geteuid() == 0
-    return Isolation(True, reason, root, "cgroup" if _cgroup_root() else "per process")
+    return Isolation(True, reason, root, "cgroup" if cgroup.parent() else "per process")
 
 
 def _inside(path, folder):
@@ -220,90 +221,6 @@ def _base_env():
            "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     env.update({k: os.environ[k] for k in NUMERIC_SETTINGS if k in os.environ})
     return env
-
-
-@functools.lru_cache(maxsize=1)
-def _cgroup_root():
-    """The memory cgroup (v1 or v2) this process may create children in, or None."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        lines = pathlib.Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            base = pathlib.Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-        elif controllers == "" and (pathlib.Path("/sys/fs/cgroup") / "cgroup.controllers").exists():
-            base = pathlib.Path("/sys/fs/cgroup") / path.lstrip("/")
-            try:
-                if "memory" not in (base / "cgroup.subtree_control").read_text().split():
-                    continue
-            except OSError:
-                continue
-        else:
-            continue
-        probe = base / f"ebm-probe-{os.getpid()}"
-        try:
-            probe.mkdir()
-            probe.rmdir()
-            return base
-        except OSError:
-            continue
-    return None
-
-
-class _MemoryGroup:
-    """A memory cgroup for all the processes of one kernel (created by root only)."""
-
-    def __init__(self, megabytes):
-        self.path = _cgroup_root() / f"ebm-{os.getpid()}-{secrets.token_hex(4)}"
-        self.path.mkdir()
-        limit = str(megabytes << 20)
-        if (self.path / "memory.max").exists():          # v2
-            (self.path / "memory.max").write_text(limit)
-            (self.path / "memory.swap.max").write_text("0")
-        else:                                              # v1
-            (self.path / "memory.limit_in_bytes").write_text(limit)
-            if (self.path / "memory.memsw.limit_in_bytes").exists():
-                (self.path / "memory.memsw.limit_in_bytes").write_text(limit)
-
-    @property
-    def procs(self):
-        return str(self.path / "cgroup.procs")
-
-    def exceeded(self):
-        """Whether the limit was hit: a process was killed for it or an allocation failed."""
-        for name in ("memory.events", "memory.oom_control"):    # v2, v1
-            try:
-                lines = (self.path / name).read_text().splitlines()
-                fields = {k: int(v) for k, v in (line.split()[:2] for line in lines if line.strip())}
-            except (OSError, ValueError):
-                continue
-            if fields.get("oom_kill", 0) or fields.get("max", 0):
-                return True
-        try:
-            return int((self.path / "memory.failcnt").read_text()) > 0
-        except (OSError, ValueError):
-            return False
-
-    def remove(self):
-        for _ in range(50):
-            try:
-                pids = (self.path / "cgroup.procs").read_text().split()
-            except OSError:
-                return
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(0.02)
 
 
 class _Context(zmq.asyncio.Context):
@@ -415,7 +332,7 @@ class Kernel:
     async def start(self):
         self._make_folder()
         if self.iso.enabled and self.iso.memory == "cgroup":
-            self.memory = _MemoryGroup(self.limits.memory_mb)
+            self.memory = cgroup.MemoryGroup(self.limits.memory_mb)
         ipc = os.name == "posix"
         km = _KernelManager(kernel_name="python3", transport="ipc" if ipc else "tcp",
                             client_class="ebmlib.grading.sandbox._KernelClient")
