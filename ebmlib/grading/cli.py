@@ -101,11 +101,11 @@ def _exercises(source, tests):
     return source, hidden, load_exercises(source, hidden)
 
 
-def _references(exercises, limits, jobs, cache=None):
+def _references(exercises, limits, jobs, cache=None, desc="reference solutions"):
     """Expected outputs of every exercise, from its instructor notebook (cached in ``cache``)."""
     todo = [e for e in exercises if not (cache and batch.load_reference(_cache_file(cache, e), e))]
     for (exercise, _), result in batch.run(batch.reference_task, [(e, limits) for e in todo],
-                                           jobs, "reference solutions"):
+                                           jobs, desc):
         if isinstance(result, Exception):
             raise result if isinstance(result, ReferenceFailure) else ReferenceFailure(
                 f"{exercise.name}: the reference run failed ({type(result).__name__}: {result})")
@@ -256,14 +256,10 @@ def _hidden_references(exercises, limits, jobs):
         if own:
             cases = [dataclasses.replace(c, index=k) for k, c in enumerate(own)]
             runs.append((own, dataclasses.replace(same[0], cases=cases)))
-    for (exercise, _), result in batch.run(batch.reference_task, [(ex, limits) for _, ex in runs],
-                                           jobs, "hidden tests, per student"):
-        if isinstance(result, Exception):
-            raise result if isinstance(result, ReferenceFailure) else ReferenceFailure(
-                f"{exercise.name}: the reference run failed ({type(result).__name__}: {result})")
-        own = next(o for o, ex in runs if ex is exercise)
-        for case, (expected, _) in zip(own, result[0]):
-            case.expected = expected
+    _references([ex for _, ex in runs], limits, jobs, desc="hidden tests, per student")
+    for own, ex in runs:
+        for case, done in zip(own, ex.cases):
+            case.expected = done.expected
 
 
 class _stop_on_sigterm:
