@@ -18,22 +18,25 @@ __all__ = ["energy_loss", "perceptron_loss", "hinge_loss", "log_loss", "lvq2_los
            "mce_loss", "square_square_loss", "square_exp_loss", "nll_loss", "mee_loss"]
 
 
-def _onehot(index, n):
-    return (xp.arange(n)[None, :] == index[:, None]).astype(xp.float64)
-
-
 def _gather(e, index):
     return e[xp.arange(e.shape[0]), index]
 
 
+def _put(grad, index, values):
+    """Add ``values`` (batch,) or a scalar to ``grad[k, index[k]]`` in place, and return
+    ``grad``. Gradients are written entry by entry, never as ``d * onehot``: an
+    infinite d (``exp`` overflowing) would make ``inf * 0 = nan`` in every other entry."""
+    grad[xp.arange(grad.shape[0]), index] += values
+    return grad
+
+
 def _margin_loss(fn, energies, correct, ys, radius, q):
     """Generalized margin loss ``Q(E_C, E_I)`` (slide "Examples of Loss
-    Functions"); ``q(E_C, E_I) -> (values, dQ/dE_C, dQ/dE_I)``."""
+    Functions"; LeCun and Huang 2005); ``q(E_C, E_I) -> (values, dQ/dE_C, dQ/dE_I)``."""
     e, c = _energies(fn, energies, correct)
     bar = most_offending(e, c, ys, radius)
     values, d_c, d_i = q(_gather(e, c), _gather(e, bar))
-    n = e.shape[1]
-    return values, d_c[:, None] * _onehot(c, n) + d_i[:, None] * _onehot(bar, n)
+    return values, _put(_put(xp.zeros(e.shape), c, d_c), bar, d_i)
 
 
 def _on_pair(loss, e_c, e_i):
@@ -43,13 +46,14 @@ def _on_pair(loss, e_c, e_i):
 
 
 def _nll(e, c, beta):
-    return _gather(e, c) - free_energy(e, beta), _onehot(c, e.shape[1]) - gibbs(e, beta)
+    return _gather(e, c) - free_energy(e, beta), _put(-gibbs(e, beta), c, 1.0)
 
 
 def _mee(e, c, beta):
-    p, onehot = gibbs(e, beta), _onehot(c, e.shape[1])
+    p = gibbs(e, beta)
+    p_c = _gather(p, c)
     # 1 - P(Y^i|X^i), summed over the other answers to keep its precision near 0
-    return (p * (1 - onehot)).sum(axis=1), beta * _gather(p, c)[:, None] * (onehot - p)
+    return _put(p.copy(), c, -p_c).sum(axis=1), beta * p_c[:, None] * _put(-p, c, 1.0)
 
 
 def energy_loss(energies, correct):
@@ -57,7 +61,7 @@ def energy_loss(energies, correct):
     Sec. 2.2.1, Table 1). Margin: none -- it only works for architectures
     where pulling E_C down pushes the other energies up."""
     e, c = _energies("energy_loss", energies, correct)
-    return _gather(e, c), _onehot(c, e.shape[1])
+    return _gather(e, c), _put(xp.zeros(e.shape), c, 1.0)
 
 
 def perceptron_loss(energies, correct):
@@ -66,7 +70,7 @@ def perceptron_loss(energies, correct):
     Table 1). Margin: 0."""
     e, c = _energies("perceptron_loss", energies, correct)
     best = argmin(e)
-    return _gather(e, c) - _gather(e, best), _onehot(c, e.shape[1]) - _onehot(best, e.shape[1])
+    return _gather(e, c) - _gather(e, best), _put(_put(xp.zeros(e.shape), c, 1.0), best, -1.0)
 
 
 def hinge_loss(energies, correct, margin=1.0, ys=None, radius=0.0):
@@ -118,10 +122,10 @@ def mce_loss(energies, correct, ys=None, radius=0.0):
 
 def square_square_loss(energies, correct, margin=1.0, ys=None, radius=0.0):
     """Square-square loss ``L = E_C^2 + (max(0, m - E_I))^2`` (paper Sec. 2.2.3,
-    Table 1; slide "Special Cases of the Generalized Margin Loss"). This is the
-    paper's equation; the slide (and copies of the table) print a ``min`` or a
-    minus sign, which would pull E_I down to m instead of pushing it above m.
-    Margin: m."""
+    Table 1). This is the paper's equation. The lecture prints it two other ways:
+    slide "Special Cases of the Generalized Margin Loss" with ``min(0, m - E_I)``,
+    slide "EBM Demos: good losses" with a minus sign before the second term;
+    either would pull E_I down instead of pushing it above m. Margin: m."""
     m = _param("square_square_loss", "margin", margin, strict=False)
 
     def q(e_c, e_i):
@@ -143,7 +147,8 @@ def square_exp_loss(energies, correct, gamma=1.0, ys=None, radius=0.0):
 
 
 def nll_loss(energies, correct, beta=1.0):
-    """Negative log-likelihood / MMI loss
+    """Negative log-likelihood loss (maximum mutual information, MMI, in speech
+    recognition: Bahl et al. 1986)
     ``L = E_C + (1/beta) log sum_y exp(-beta E(y)) = E_C - F_beta``
     (slides "Examples of Loss: Log-Likelihood Loss", "Examples of Loss
     Functions"; paper Sec. 2.2.4, Table 1), with F_beta the free energy of

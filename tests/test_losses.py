@@ -24,7 +24,9 @@ def _bar(e, c, ys=None, radius=0.0):
 
 
 def _softmin(e, beta):
-    return np.exp(-beta * np.asarray(e)) / np.exp(-beta * np.asarray(e)).sum()
+    """The Gibbs distribution, computed around the lowest energy."""
+    w = np.exp(-beta * (np.asarray(e) - min(e)))
+    return w / w.sum()
 
 
 # Each formula as the paper's Table 1 prints it, one sample at a time.
@@ -137,6 +139,83 @@ def test_extreme_values_are_right():
     np.testing.assert_allclose(asnumpy(losses.mce_loss(e, c)[0]), [0.0, 1.0])
     tiny = asnumpy(losses.log_loss(np.array([[0.0, 40.0]]), [0])[0])
     np.testing.assert_allclose(tiny, [math.exp(-40.0)], rtol=1e-12)
+
+
+def _sigmoid(d):
+    """1 / (1 + exp(-d)), without overflow."""
+    return 1 / (1 + math.exp(-d)) if d >= 0 else math.exp(d) / (1 + math.exp(d))
+
+
+def _pair(c, b, n, d_c, d_i):
+    g = np.zeros(n)
+    g[c], g[b] = d_c, d_i
+    return g
+
+
+def _lvq2_grad(e, c, b, saturation):
+    on = 0 < e[c] - e[b] < saturation * e[b]
+    return _pair(c, b, len(e), 1 / e[b] if on else 0.0, -e[c] / e[b] / e[b] if on else 0.0)
+
+
+# dL/dE of each formula, one sample at a time, written entry by entry.
+GRADIENTS = {
+    "energy_loss": lambda e, c, b: _pair(c, b, len(e), 1.0, 0.0),
+    "perceptron_loss": lambda e, c, b: (np.eye(len(e))[c] - np.eye(len(e))[int(np.argmin(e))]),
+    "hinge_loss": lambda e, c, b, margin: _pair(c, b, len(e), *(
+        (1.0, -1.0) if margin + e[c] - e[b] > 0 else (0.0, 0.0))),
+    "log_loss": lambda e, c, b: _pair(c, b, len(e), _sigmoid(e[c] - e[b]), -_sigmoid(e[c] - e[b])),
+    "lvq2_loss": _lvq2_grad,
+    "mce_loss": lambda e, c, b: _pair(c, b, len(e), _sigmoid(e[c] - e[b]) * _sigmoid(e[b] - e[c]),
+                                      -_sigmoid(e[c] - e[b]) * _sigmoid(e[b] - e[c])),
+    "square_square_loss": lambda e, c, b, margin: _pair(c, b, len(e), 2 * e[c],
+                                                        -2 * max(0.0, margin - e[b])),
+    "square_exp_loss": lambda e, c, b, gamma: _pair(c, b, len(e), 2 * e[c],
+                                                    -gamma * np.exp(-np.float64(e[b]))),
+    "nll_loss": lambda e, c, b, beta: np.eye(len(e))[c] - _softmin(e, beta),
+    "mee_loss": lambda e, c, b, beta: (beta * _softmin(e, beta)[c]
+                                       * (np.eye(len(e))[c] - _softmin(e, beta))),
+}
+# Energies of magnitude 800 and 1e4 (exp(800) overflows), gaps of 1e-3 to 2e4,
+# and for LVQ2 (energies >= 0) ratios E_C / E_I from 0 to 1e310.
+EXTREME = np.array([[0.0, 1e4, 1e4], [1e4, 0.0, 1e4], [1e4, 1e4 - 1e-3, 0.0], [3.0, 2.0, 1e4],
+                    [800.0, -800.0, 5.0], [-800.0, 800.0, 1e4], [1e4, -1e4, -1e4 + 1e-3]])
+EXTREME_C = np.array([0, 0, 1, 2, 0, 1, 2])
+EXTREME_LVQ2 = np.array([[1e300, 1e-10, 5.0], [3e-200, 2e-200, 1.0], [1e-300, 1e300, 2.0],
+                         [1e4, 0.0, 1e4], [0.0, 0.0, 1.0]])
+EXTREME_LVQ2_C = np.array([0, 0, 0, 0, 0])
+
+
+def _extreme_cases(name):
+    if name == "lvq2_loss":
+        return [(EXTREME_LVQ2, EXTREME_LVQ2_C, PARAMS[name])]
+    cases = [{"beta": 1e6}, {"beta": 1e-6}, {"beta": 1.0}] if name in BETA_LOSSES \
+        else [PARAMS.get(name, {})]
+    return [(sign * EXTREME, EXTREME_C, params) for params in cases for sign in (1.0, -1.0)]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in exp:RuntimeWarning")
+@pytest.mark.parametrize("name", sorted(FORMULAS))
+def test_gradients_at_extreme_energies_are_their_formula(name):
+    """Each entry of dL/dE is its formula's, and finite wherever the loss is."""
+    for e, c, params in _extreme_cases(name):
+        values, grad = (asnumpy(a) for a in getattr(losses, name)(e, c, **params))
+        for k in range(len(e)):
+            b = _bar(e[k], c[k])
+            want = GRADIENTS[name](list(e[k]), c[k], b, **params)
+            np.testing.assert_allclose(grad[k], want, rtol=1e-12, atol=0, err_msg=f"{params} {k}")
+            if np.isfinite(values[k]):
+                assert np.isfinite(grad[k]).all(), (params, k)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in exp:RuntimeWarning")
+def test_square_exp_overflow_stays_in_its_own_entry():
+    """exp(-E_I) overflows for E_I < -709: L and dL/dE_I are infinite, and every
+    other entry of dL/dE keeps its value (2 E_C at Y^i, 0 elsewhere), never NaN."""
+    e = np.array([[1.5, -710.0, 3.0, -1e4], [-800.0, 2.0, 0.5, 7.0]])
+    c = np.array([2, 1])
+    values, grad = (asnumpy(a) for a in losses.square_exp_loss(e, c, gamma=0.5))
+    assert np.isposinf(values).all()
+    np.testing.assert_array_equal(grad, [[0.0, 0.0, 6.0, -np.inf], [-np.inf, 4.0, 0.0, 0.0]])
 
 
 ALL = [getattr(losses, n) for n in sorted(FORMULAS)]
