@@ -17,6 +17,12 @@ def main():
         dt = time.perf_counter() - t0
         total += dt
         print(f"{data + ', ' + arch + ', ' + loss:<34} {setting['epochs']:>6} {dt:8.2f}", flush=True)
+    t0 = time.perf_counter()
+    result = demos.experiment("B", "square-square", search="descent")
+    dt = time.perf_counter() - t0
+    total += dt
+    print(f"{'parabola, B, square-square, descent':<34} {len(result.history['loss']):>6} "
+          f"{dt:8.2f}", flush=True)
     for loss in demos.RBF_RATES:
         t0 = time.perf_counter()
         _, history = demos.rbf_experiment(loss)

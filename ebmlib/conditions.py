@@ -7,6 +7,12 @@ as one batch of two-answer problems (answer 0 correct). For a margin m > 0:
 - condition 1: all minima of L lie in the half-plane E_C < E_I - m;
 - condition 2: on the margin line E_C = E_I - m, the negative gradient of L has
   a positive dot product with [-1, 1] (descending L pushes E_C down, E_I up).
+  The lecture's plot has E_I on its first axis and states it for the gradient
+  itself; in the order (E_C, E_I) used here that is the same condition,
+  dL/dE_C - dL/dE_I > 0.
+
+The lecture argues that the conditions suffice for a loss convex in (E_C, E_I);
+``convex`` says whether the samples are consistent with that assumption.
 
 :func:`check_conditions` derives the margin column of the paper's Table 1 from
 these samples rather than looking it up.
@@ -31,6 +37,7 @@ class Conditions:
     minima_in_half_plane: bool    # condition 1, for every tested margin
     pushes_apart: bool            # condition 2, for every tested margin
     tested_margins: tuple
+    convex: bool                  # no negative second difference on the grid
 
 
 def _evaluate(loss, e_c, e_i, params):
@@ -58,6 +65,16 @@ def landscape(loss, e_range=(0.0, 10.0), n=101, **params):
     return e_c, e_i, _evaluate(loss, e_c, e_i, params)[0]
 
 
+def _convex(values, tol):
+    """Whether no second difference of the sampled L is negative along the two
+    axes and the two diagonals of the grid: necessary for convexity (enough to
+    catch the losses that saturate)."""
+    v, mid = values, values[1:-1, 1:-1]
+    second = (v[2:, :] - 2 * v[1:-1, :] + v[:-2, :], v[:, 2:] - 2 * v[:, 1:-1] + v[:, :-2],
+              v[2:, 2:] - 2 * mid + v[:-2, :-2], v[2:, :-2] - 2 * mid + v[:-2, 2:])
+    return all(bool((d >= -tol).all()) for d in second)
+
+
 def _pushes_apart(loss, m, e, params):
     """Condition 2 on the margin line E_I = E_C + m, sampled inside the range."""
     e_c = xp.linspace(float(e[0]), float(e[-1]) - m, e.size)
@@ -76,7 +93,9 @@ def check_conditions(loss, e_range=(0.0, 10.0), n=201, margins=(0.5, 1.0, 2.0), 
     both conditions are then tested for margins of 1/4, 1/2 and 3/4 of it. If
     the infimum is only approached at the border of the range, the conditions
     are tested for each of ``margins``, and the margin is "> 0" if they hold.
-    A loss that does not depend on E_I has margin "none".
+    A loss that does not depend on E_I has margin "none". The label "m" thus
+    comes from the loss's own ``margin`` parameter; a loss without one never
+    gets it. ``convex`` reports the lecture's assumption (see :func:`_convex`).
     """
     e = _axis(e_range, n)
     if not all(isinstance(m, numbers.Real) and 0 < m < float(e[-1] - e[0]) for m in margins):
@@ -107,4 +126,5 @@ def check_conditions(loss, e_range=(0.0, 10.0), n=201, margins=(0.5, 1.0, 2.0), 
         margin = "m"
     else:
         margin = "> 0"
-    return Conditions(getattr(loss, "__name__", str(loss)), margin, found, cond1, cond2, tested)
+    return Conditions(getattr(loss, "__name__", str(loss)), margin, found, cond1, cond2, tested,
+                      _convex(values, tol))

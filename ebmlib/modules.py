@@ -220,8 +220,8 @@ class Sigmoid(_Squash):
 
 class _Distance(Module):
     """A two-input energy E = D(X_in, Y) per sample: ``fprop(inp, y, out)``
-    gives ``out.x`` of shape (batch,); bprop gives dE/dX_in = D'(X_in - Y) dE
-    and dE/dY = -dE/dX_in."""
+    gives ``out.x`` of shape (batch,); bprop takes ``out.dx`` = dL/dE and gives
+    dL/dX_in = D'(X_in - Y) dL/dE and dL/dY = -dL/dX_in."""
 
     def fprop(self, inp, y, out):
         self._expect("fprop", "input x", _shape(inp), (None, None))
@@ -244,7 +244,7 @@ class _Distance(Module):
 
 class Euclidean(_Distance):
     """E = 1/2 ||Y - X_in||^2 per sample, two inputs (slide "Euclidean Module");
-    dE/dX_in = (X_in - Y) dE."""
+    dL/dX_in = (X_in - Y) dL/dE."""
 
     @staticmethod
     def _d(diff):
@@ -256,8 +256,8 @@ class Euclidean(_Distance):
 
 
 class L1Distance(_Distance):
-    """E = ||Y - X_in||_1 per sample, two inputs: the distance of the paper's
-    demos (Sec. 6); dE/dX_in = sign(X_in - Y) dE, with a kink at X_in = Y."""
+    """E = ||Y - X_in||_1 per sample, two inputs: the distance of the lecture's
+    "EBM Demos"; dL/dX_in = sign(X_in - Y) dL/dE, with a kink at X_in = Y."""
 
     @staticmethod
     def _d(diff):

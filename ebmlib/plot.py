@@ -11,8 +11,9 @@ import numpy as np
 
 from .backend import asnumpy, to_device
 from .conditions import landscape
+from .demos import SURFACE_X, surface_ys
 
-__all__ = ["energy_surface", "loss_landscape", "training_curves"]
+__all__ = ["energy_surface", "surface_panels", "loss_landscape", "training_curves"]
 
 
 def _axes(ax):
@@ -38,6 +39,36 @@ def energy_surface(xs, ys, energies, X=None, Y=None, ax=None, title=None, colorb
     if colorbar:
         ax.figure.colorbar(image, ax=ax, label=r"$E(W, Y, X)$")
     return ax
+
+
+def surface_panels(result, epochs, title=None, shared=True):
+    """The energy surface of a demo experiment (:func:`ebmlib.demos.experiment`)
+    at the ``epochs`` of its snapshots, two panels a row, data on top, each
+    titled with the epoch and the spread. ``shared=True`` puts every panel on
+    one colour scale from 0 (so that a flat surface looks flat next to a
+    contrasted one); ``shared=False`` gives each panel its own scale and
+    colour bar (so that each panel shows its shape). Returns the figure."""
+    ys = surface_ys(result.ys)
+    rows = -(-len(epochs) // 2)
+    fig, axes = plt.subplots(rows, 2, figsize=(8.5, 3.1 * rows), sharex=True, sharey=True,
+                             constrained_layout=True, squeeze=False)
+    vmax = max(float(asnumpy(result.snapshots[e]).max()) for e in epochs) if shared else None
+    for ax, epoch in zip(axes.flat, epochs):
+        energy_surface(SURFACE_X, ys, result.snapshots[epoch], result.X, result.Y, ax=ax,
+                       colorbar=not shared, vmin=0.0 if shared else None, vmax=vmax,
+                       title=f"epoch {epoch}, spread {result.history['spread'][epoch]:.2f}")
+        ax.grid(False)
+    for ax in axes.flat[len(epochs):]:
+        ax.set_visible(False)
+    for ax in axes[:-1].flat:
+        ax.set_xlabel("")
+    for ax in axes[:, 1:].flat:
+        ax.set_ylabel("")
+    if shared:
+        fig.colorbar(axes.flat[0].images[0], ax=axes, label=r"$E(W, Y, X)$")
+    if title:
+        fig.suptitle(title)
+    return fig
 
 
 def loss_landscape(loss, e_range=(0.0, 4.0), n=81, margin=None, ax=None, title=None,

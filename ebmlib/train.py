@@ -27,6 +27,8 @@ def train(params, objective, n_samples, epochs, eta, batch_size=1, seed=0,
     ``objective(idx)`` runs fprop and bprop on the samples ``idx`` (an integer
     array), accumulating dL/dW into ``params.dx``, and returns the batch's mean
     loss. Each epoch visits the samples in a fresh order drawn from ``seed``.
+    ``eta`` is the learning rate, or a schedule: a function of the epoch
+    (0, 1, ...) that returns its rate, e.g. ``lambda t: 0.1 / (1 + t / 5)``.
     ``history["loss"]`` holds each epoch's mean loss; ``on_epoch(epoch)`` may
     return a dict of further values (e.g. collapse diagnostics) to record.
     ``progress=True`` shows a tqdm progress bar.
@@ -34,6 +36,7 @@ def train(params, objective, n_samples, epochs, eta, batch_size=1, seed=0,
     if n_samples < 1 or epochs < 0 or batch_size < 1:
         raise ValueError(f"train: need n_samples >= 1, epochs >= 0, batch_size >= 1; got "
                          f"{n_samples}, {epochs}, {batch_size}")
+    rate = eta if callable(eta) else (lambda epoch: eta)
     rng = np.random.default_rng(seed)
     history = {"loss": []}
     epochs_iter = range(epochs)
@@ -42,12 +45,12 @@ def train(params, objective, n_samples, epochs, eta, batch_size=1, seed=0,
         epochs_iter = tqdm(epochs_iter, desc="training", unit="epoch")
     for epoch in epochs_iter:
         order = rng.permutation(n_samples)
-        total = 0.0
+        step, total = rate(epoch), 0.0
         for start in range(0, n_samples, batch_size):
             idx = order[start:start + batch_size]
             params.clear_grad()
             total += float(objective(idx)) * len(idx)
-            sgd_step(params, eta)
+            sgd_step(params, step)
         history["loss"].append(total / n_samples)
         if on_epoch is not None:
             for key, value in (on_epoch(epoch) or {}).items():

@@ -12,6 +12,8 @@ TABLE1 = {"energy_loss": "none", "perceptron_loss": "0", "hinge_loss": "m", "log
 
 # Condition 2 fails only where the loss is flat on the margin line (E_I - E_C = m > 0).
 FLAT_ON_MARGIN_LINE = {"perceptron_loss", "lvq2_loss"}
+# The losses that saturate are not convex in (E_C, E_I), the lecture's assumption.
+NOT_CONVEX = {"lvq2_loss", "mce_loss", "mee_loss"}
 
 
 @pytest.mark.parametrize("grid", [{}, {"e_range": (0.0, 8.0), "n": 41}])
@@ -22,6 +24,7 @@ def test_table1_margin_column(name, grid):
     assert found.margin == TABLE1[name], found
     assert found.minima_in_half_plane == (TABLE1[name] in ("m", "> 0")), found
     assert found.pushes_apart == (name not in FLAT_ON_MARGIN_LINE), found
+    assert found.convex == (name not in NOT_CONVEX), found
 
 
 @pytest.mark.parametrize("name", ["hinge_loss", "square_square_loss"])
@@ -57,6 +60,25 @@ def test_condition2_fails_for_a_loss_that_pulls_the_wrong_way():
 
     found = conditions.check_conditions(backwards)
     assert found.margin == "none" and not found.pushes_apart and not found.minima_in_half_plane
+
+
+def test_convexity_check_sees_a_sigmoid_and_a_saturation():
+    """A convex bowl passes; its sigmoid, and its cap at a level, do not."""
+    def bowl(energies, correct, squash=None):
+        e = asnumpy(energies)
+        q = 0.1 * ((e[:, 0] - 2.0) ** 2 + (e[:, 1] - 5.0) ** 2)
+        grad = 0.2 * (e - [2.0, 5.0])
+        if squash == "sigmoid":
+            s = 1 / (1 + np.exp(-q))
+            q, grad = s, (s * (1 - s))[:, None] * grad
+        elif squash == "cap":
+            grad = np.where((q < 1.0)[:, None], grad, 0.0)
+            q = np.minimum(q, 1.0)
+        return xp.asarray(q), xp.asarray(grad)
+
+    assert conditions.check_conditions(bowl).convex
+    assert not conditions.check_conditions(bowl, squash="sigmoid").convex
+    assert not conditions.check_conditions(bowl, squash="cap").convex
 
 
 def test_landscape_samples_the_loss():

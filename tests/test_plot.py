@@ -43,3 +43,32 @@ def test_loss_landscape_of_a_loss_without_margin_places_the_line_only():
 def test_training_curves_plot_each_key():
     ax = plot.training_curves({"loss": [3.0, 2.0, 1.0], "gap": [0.0, 0.1, 0.2]}, ("loss", "gap"))
     assert [tuple(line.get_ydata()) for line in ax.lines] == [(3.0, 2.0, 1.0), (0.0, 0.1, 0.2)]
+
+
+def _fake_experiment():
+    """What surface_panels reads of a demos.Experiment: a flat and a contrasted snapshot."""
+    from types import SimpleNamespace
+
+    from ebmlib import demos
+    ys = np.linspace(0.0, 1.0, 3)
+    shape = (len(demos.SURFACE_X), len(demos.surface_ys(ys)))
+    steep = np.add.outer(np.zeros(shape[0]), np.linspace(2.0, 6.0, shape[1]))
+    return SimpleNamespace(ys=ys, X=np.zeros((2, 1)), Y=np.zeros((2, 1)),
+                           snapshots={0: np.full(shape, 0.5), 3: steep},
+                           history={"spread": [0.0, 1.0, 2.0, 4.0]})
+
+
+def test_surface_panels_share_one_scale_from_zero_so_flat_looks_flat():
+    fig = plot.surface_panels(_fake_experiment(), (0, 3), title="t")
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert [im.get_clim() for im in images] == [(0.0, 6.0), (0.0, 6.0)]
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert titles == ["epoch 0, spread 0.00", "epoch 3, spread 4.00"]
+    assert len(fig.axes) == 3  # two panels and one colour bar
+
+
+def test_surface_panels_with_own_scales_show_each_shape():
+    fig = plot.surface_panels(_fake_experiment(), (0, 3), shared=False)
+    clims = [ax.images[0].get_clim() for ax in fig.axes if ax.images]
+    assert clims[1] == (2.0, 6.0)  # the steep panel spans its own energies
+    assert len(fig.axes) == 4  # a colour bar per panel

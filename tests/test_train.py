@@ -56,3 +56,16 @@ def test_on_epoch_values_are_recorded():
     hist = train(params, lambda idx: 0.0, 4, epochs=3, eta=0.1, batch_size=2,
                  on_epoch=lambda e: {"epoch": e})
     assert hist == {"loss": [0.0, 0.0, 0.0], "epoch": [0, 1, 2]}
+
+
+def test_a_schedule_sets_each_epochs_rate():
+    params = Parameters()
+    params.new(np.zeros(1))
+
+    def objective(idx):
+        params.dx[...] = 1.0  # dL/dW = 1: each step moves W by -rate
+        return 0.0
+
+    train(params, objective, 2, epochs=3, eta=lambda t: 0.1 / (1 + t), batch_size=1)
+    # two steps per epoch at 0.1, 0.05, 0.1 / 3
+    np.testing.assert_allclose(asnumpy(params.x), [-2 * (0.1 + 0.05 + 0.1 / 3)])
