@@ -11,7 +11,7 @@ import time
 
 import nbformat
 
-from . import batch, report, submissions
+from . import batch, lms, report, submissions
 from .exercise import Exercise, load_exercises, source_cells
 from .grader import ReferenceFailure, grade
 from .notebook import FormatError, Unreadable, code_cells, mutant, read_submission, release, \
@@ -46,10 +46,18 @@ def _parser():
     _limit_options(p)
     p.set_defaults(command=check_command)
 
-    p = sub.add_parser("grade", help="grade every student folder of SUBMISSIONS_DIR")
+    p = sub.add_parser("grade", help="grade every student of SUBMISSIONS_DIR (a folder per "
+                                     "student, or an LMS download: see --layout)")
     p.add_argument("submissions", metavar="SUBMISSIONS_DIR")
     p.add_argument("--out", required=True, metavar="OUT_DIR", help="where grades.csv, "
                    "results/<student>.json and feedback/<student>.md are written")
+    p.add_argument("--layout", choices=lms.LAYOUTS, default="folders",
+                   help="folders: SUBMISSIONS_DIR/<student id>/<notebook>; canvas: Canvas's "
+                        "'Download Submissions', unzipped; moodle: Moodle's 'Download all "
+                        "submissions', unzipped (default: %(default)s)")
+    p.add_argument("--export", choices=report.EXPORTS, action="append", default=[],
+                   help="also write OUT_DIR/canvas_grades.csv (Canvas gradebook import) or "
+                        "OUT_DIR/moodle_grades.csv (Moodle grading worksheet); repeatable")
     p.add_argument("--secret", metavar="TEXT", help="the instructor's secret from which each "
                    "student's hidden test inputs are drawn (default: the key file)")
     p.add_argument("--secret-file", metavar="PATH", help="a file holding that secret (default: "
@@ -191,7 +199,12 @@ def grade_command(args):
     secret = _secret(args, out)
     for ex in exercises:  # another secret, other hidden inputs: every notebook is graded again
         ex.digest = hmac.new(secret, ex.digest.encode(), "sha256").hexdigest()
-    students, tasks, reused = submissions.plan(folder, exercises, out, limits, iso)
+    found, names = folder, {}
+    if args.layout != "folders":
+        download = lms.attribute(folder, exercises, args.layout)
+        lms.write_unattributed(out, folder, download.unattributed)
+        found, names = download.files, download.names
+    students, tasks, reused = submissions.plan(found, exercises, out, limits, iso)
     if tasks:
         needed = {task[1].name for task in tasks}
         _references([e for e in exercises if e.name in needed], limits, args.jobs, out / ".cache")
@@ -208,16 +221,19 @@ def grade_command(args):
                                                f"will be graded again on the next run", None)
                 students[name][0][exercise.name] = result
                 done += 1
-                _write(out, name, students[name], exercises, iso)
+                _write(out, name, students[name], exercises, iso, names.get(name))
     except KeyboardInterrupt:
         print(f"stopped: {done} of {len(tasks)} notebooks graded; their results are kept, and "
               f"the next run grades the rest", file=sys.stderr)
         return 130
     finally:
         for name in students:
-            _write(out, name, students[name], exercises, iso)
-        report.write_csv(out, [_student(name, students[name], exercises, iso) for name in students],
-                         [ex.name for ex in exercises])
+            _write(out, name, students[name], exercises, iso, names.get(name))
+        results = [_student(name, students[name], exercises, iso, names.get(name))
+                   for name in students]
+        report.write_csv(out, results, [ex.name for ex in exercises])
+        for target in dict.fromkeys(args.export):
+            report.write_export(out, target, results, exercises)
     print(f"graded {len(tasks)} notebooks ({reused} unchanged, reused) of {len(students)} "
           f"students in {time.monotonic() - start:.1f} s; see {out / 'grades.csv'}", file=sys.stderr)
     if not iso.enabled:
@@ -276,18 +292,18 @@ class _stop_on_sigterm:
         raise KeyboardInterrupt
 
 
-def _student(name, entry, exercises, iso):
+def _student(name, entry, exercises, iso, full_name=None):
     results, notes = entry
     isolation_info = iso.to_json()
     if not iso.enabled:
         isolation_info["warning"] = "student code was NOT isolated from the instructor's files"
     pending = "not graded yet: grading was stopped before this notebook; the next run grades it"
     return report.student_result(name, [results.get(ex.name) or report.not_graded(
-        ex, "pending", pending, None) for ex in exercises], isolation_info, notes)
+        ex, "pending", pending, None) for ex in exercises], isolation_info, notes, full_name)
 
 
-def _write(out, name, entry, exercises, iso):
-    report.write_student(out, _student(name, entry, exercises, iso))
+def _write(out, name, entry, exercises, iso, full_name=None):
+    report.write_student(out, _student(name, entry, exercises, iso, full_name))
 
 
 def verify_command(args):
