@@ -16,11 +16,14 @@ import time
 import numpy as np
 
 from . import harvest
+from .checker import GRADED
 from .sandbox import NO_ISOLATION, Kernel
 from .spec import judge
 
 STATUSES = ("unreadable", "missing", "crashed", "timeout", "memory", "error", "wrong", "ok")
 HARVEST_SOURCE = pathlib.Path(harvest.__file__).read_text()
+# run before the notebook's cells: its check(...) cells then do nothing (see checker.py)
+MARK_GRADED = f"{GRADED} = True"
 
 
 class ReferenceFailure(Exception):
@@ -79,6 +82,7 @@ async def collect(cells, exercise, limits, iso, reference=False):
             except Exception as exc:
                 run.notes.append(f"the grader could not start a Python kernel ({exc})")
                 break
+            await kernel.run(MARK_GRADED, max(1.0, _limit(limits, deadline)[0]))
             restart = await _run_cells(kernel, cells, run, deadline, limits, exercise.cell_seconds)
             if not restart:
                 restart = await _harvest(kernel, exercise, pending, run, deadline, limits,
