@@ -12,10 +12,11 @@ import time
 import nbformat
 
 from . import batch, lms, report, submissions
-from .exercise import Exercise, load_exercises, source_cells
+from .bundle import write_bundle
+from .exercise import Exercise, load_exercises, manual_answers, source_cells
 from .grader import ReferenceFailure, grade
-from .notebook import FormatError, Unreadable, code_cells, mutant, read_submission, release, \
-    solution_sites
+from .notebook import FormatError, Unreadable, code_cells, mutant, read_bytes, read_submission, \
+    release, solution_sites
 from .sandbox import Limits, isolation
 
 BANNER = "!" * 78
@@ -58,6 +59,9 @@ def _parser():
     p.add_argument("--export", choices=report.EXPORTS, action="append", default=[],
                    help="also write OUT_DIR/canvas_grades.csv (Canvas gradebook import) or "
                         "OUT_DIR/moodle_grades.csv (Moodle grading worksheet); repeatable")
+    p.add_argument("--manual", metavar="SCORES_CSV", help="merge the hand scores of written "
+                   "answers (OUT_DIR/manual/scores.csv, filled in) into grades.csv, results and "
+                   "feedback; a bad row stops the merge, and nothing changes")
     p.add_argument("--secret", metavar="TEXT", help="the instructor's secret from which each "
                    "student's hidden test inputs are drawn (default: the key file)")
     p.add_argument("--secret-file", metavar="PATH", help="a file holding that secret (default: "
@@ -154,8 +158,10 @@ def release_command(args):
         ex.keep_released_cases(_release_metadata(out / ex.filename))
         nbformat.write(release(ex.notebook, ex.public_metadata()), str(out / ex.filename))
         public = sum(not c.hidden for c in ex.cases)
-        print(f"released {out / ex.filename}: {len(ex.points)} questions, "
+        written = f" and {len(ex.manual)} written (graded by hand)" if ex.manual else ""
+        print(f"released {out / ex.filename}: {len(ex.points)} questions{written}, "
               f"{ex.maximum:g} points, {public} public tests")
+    print(f"wrote the student bundle {write_bundle(out)}: the released notebooks, nothing else")
     return 0
 
 
@@ -205,6 +211,11 @@ def grade_command(args):
         lms.write_unattributed(out, folder, download.unattributed)
         found, names = download.files, download.names
     students, tasks, reused = submissions.plan(found, exercises, out, limits, iso)
+    manual = _written_answers(found, students, exercises, out)
+    if args.manual:
+        merged = _merge_scores(args.manual, manual, students, exercises)
+        if merged is None:
+            return 2
     if tasks:
         needed = {task[1].name for task in tasks}
         _references([e for e in exercises if e.name in needed], limits, args.jobs, out / ".cache")
@@ -221,24 +232,87 @@ def grade_command(args):
                                                f"will be graded again on the next run", None)
                 students[name][0][exercise.name] = result
                 done += 1
-                _write(out, name, students[name], exercises, iso, names.get(name))
+                _write(out, name, students[name], exercises, iso, names.get(name),
+                       manual.get(name))
     except KeyboardInterrupt:
         print(f"stopped: {done} of {len(tasks)} notebooks graded; their results are kept, and "
               f"the next run grades the rest", file=sys.stderr)
         return 130
     finally:
         for name in students:
-            _write(out, name, students[name], exercises, iso, names.get(name))
-        results = [_student(name, students[name], exercises, iso, names.get(name))
-                   for name in students]
-        report.write_csv(out, results, [ex.name for ex in exercises])
+            _write(out, name, students[name], exercises, iso, names.get(name), manual.get(name))
+        results = [_student(name, students[name], exercises, iso, names.get(name),
+                            manual.get(name)) for name in students]
+        report.write_csv(out, results, [ex.name for ex in exercises],
+                         manual=any(ex.manual for ex in exercises))
+        _write_manual(out, results, exercises, manual, names)
         for target in dict.fromkeys(args.export):
             report.write_export(out, target, results, exercises)
     print(f"graded {len(tasks)} notebooks ({reused} unchanged, reused) of {len(students)} "
           f"students in {time.monotonic() - start:.1f} s; see {out / 'grades.csv'}", file=sys.stderr)
+    pending = sum(r.get("pending", 0.0) > 0 for r in results)
+    if any(ex.manual for ex in exercises):
+        print(f"written answers: {pending} of {len(results)} students have answers still to "
+              f"score by hand (grades.csv column 'pending'); read {out / 'manual'}/*.html, fill "
+              f"in {out / 'manual' / 'scores.csv'}, then run grade again with --manual "
+              f"{out / 'manual' / 'scores.csv'}", file=sys.stderr)
     if not iso.enabled:
         _warn(iso)
     return 0
+
+
+def _written_answers(found, students, exercises, out):
+    """``{student: {exercise: (answers, scores)}}`` for every notebook with written answers
+    that can be read (a missing or unreadable one has none; it counts 0): ``answers``
+    ``{id: text or None}``, ``scores`` the hand scores of the previous run that still apply
+    (:func:`~.report.previous_scores`)."""
+    written = [ex for ex in exercises if ex.manual]
+    manual = {}
+    for name in students if written else ():
+        files = found[name] if isinstance(found, dict) else found / name
+        previous = report.load_previous(out, name)
+        for ex in written:
+            path, problem = submissions.locate(files, ex, exercises)
+            if problem:
+                continue
+            try:
+                data = read_bytes(path)
+                read_submission(path, data)
+            except Unreadable:
+                continue
+            answers = manual_answers(data, ex)
+            manual.setdefault(name, {})[ex.name] = (
+                answers, report.previous_scores(previous, ex, answers))
+    return manual
+
+
+def _merge_scores(path, manual, students, exercises):
+    """Merge the scores sheet ``path`` into ``manual`` (see :func:`_written_answers`); None
+    (and every error printed) if any row is bad: then nothing is merged, and grades,
+    results and feedback stay as they were."""
+    graded = {name: set(manual.get(name, {})) for name in students}
+    scores, errors = report.read_scores(path, graded, exercises)
+    if errors:
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
+        print(f"error: nothing merged from {path} ({len(errors)} bad row"
+              f"{'s' * (len(errors) > 1)}): grades.csv, results/ and feedback/ are unchanged; "
+              f"fix the rows above and run again", file=sys.stderr)
+        return None
+    for (student, exercise, question), score in scores.items():
+        manual[student][exercise][1][question] = score
+    print(f"merged {len(scores)} hand scores from {path}", file=sys.stderr)
+    return scores
+
+
+def _write_manual(out, results, exercises, manual, names):
+    """The review page of each written question and the scores sheet."""
+    for ex in exercises:
+        for qid in ex.manual:
+            report.write_review(out, ex, qid, {name: per[ex.name][0][qid] for name, per
+                                               in manual.items() if ex.name in per}, names)
+    if any(ex.manual for ex in exercises):
+        report.write_template(out, results, exercises)
 
 
 def _secret(args, out):
@@ -292,18 +366,21 @@ class _stop_on_sigterm:
         raise KeyboardInterrupt
 
 
-def _student(name, entry, exercises, iso, full_name=None):
+def _student(name, entry, exercises, iso, full_name=None, manual=None):
     results, notes = entry
     isolation_info = iso.to_json()
     if not iso.enabled:
         isolation_info["warning"] = "student code was NOT isolated from the instructor's files"
     pending = "not graded yet: grading was stopped before this notebook; the next run grades it"
-    return report.student_result(name, [results.get(ex.name) or report.not_graded(
-        ex, "pending", pending, None) for ex in exercises], isolation_info, notes, full_name)
+    done = [results.get(ex.name) or report.not_graded(ex, "pending", pending, None)
+            for ex in exercises]
+    done = [report.with_manual(r, ex, *(manual or {}).get(ex.name, ({}, {})))
+            if ex.manual else r for r, ex in zip(done, exercises)]
+    return report.student_result(name, done, isolation_info, notes, full_name)
 
 
-def _write(out, name, entry, exercises, iso, full_name=None):
-    report.write_student(out, _student(name, entry, exercises, iso, full_name))
+def _write(out, name, entry, exercises, iso, full_name=None, manual=None):
+    report.write_student(out, _student(name, entry, exercises, iso, full_name, manual))
 
 
 def verify_command(args):

@@ -178,7 +178,8 @@ async def _harvest(kernel, exercise, pending, run, deadline, limits, reference):
     inputs = io.BytesIO()
     np.savez(inputs, **{f"t{c.index}_a{j}": a for c in exercise.cases for j, a in enumerate(c.args)})
     kernel.write_input("inputs.npz", inputs.getvalue())
-    kernel.write_input("plan.json", json.dumps({"inputs": kernel.path("in", "inputs.npz"), "tests": [
+    kernel.write_input("plan.json", json.dumps({
+        "exercise": exercise.name, "inputs": kernel.path("in", "inputs.npz"), "tests": [
         {"index": c.index, "question": c.question, "scalars": c.scalars,
          "call": c.reference if reference else c.call} for c in exercise.cases]}).encode())
     define = (f"__ebm_harvest__ = {{'__name__': 'ebm_harvest', '__file__': '<ebm-harvest>'}}\n"
