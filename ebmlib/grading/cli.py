@@ -251,7 +251,9 @@ def grade_command(args):
     print(f"graded {len(tasks)} notebooks ({reused} unchanged, reused) of {len(students)} "
           f"students in {time.monotonic() - start:.1f} s; see {out / 'grades.csv'}", file=sys.stderr)
     pending = sum(r.get("pending", 0.0) > 0 for r in results)
-    if any(ex.manual for ex in exercises):
+    if any(ex.manual for ex in exercises) and not pending:
+        print("written answers: every answer is scored", file=sys.stderr)
+    elif any(ex.manual for ex in exercises):
         print(f"written answers: {pending} of {len(results)} students have answers still to "
               f"score by hand (grades.csv column 'pending'); read {out / 'manual'}/*.html, fill "
               f"in {out / 'manual' / 'scores.csv'}, then run grade again with --manual "
