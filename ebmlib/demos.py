@@ -21,7 +21,7 @@ from . import losses
 from .backend import asnumpy, to_device, xp
 from .energies import Classifier, Matcher, Regressor
 from .inference import argmin, gradient_descent, most_offending
-from .modules import RBF, Cascade, Linear, Parameters, State, nn_layer
+from .modules import RBF, Cascade, Linear, Parameters, nn_layer
 from .train import train
 
 __all__ = ["parabola", "eye", "architecture_a", "architecture_b", "Experiment",
@@ -176,8 +176,7 @@ def descend_offending(machine, X, Y, lo, hi, radius, rng, starts=3, steps=5, eta
     back-propagated to y)."""
     n = len(X)
     Yi = xp.repeat(to_device(np.reshape(Y, (-1,))), starts)[:, None]
-    gx = State()
-    machine.g1.fprop(State(xp.repeat(to_device(X), starts, axis=0), requires_dx=False), gx)
+    Xs = xp.repeat(to_device(X), starts, axis=0)
 
     def project(y):
         y = xp.clip(y, lo, hi)
@@ -185,18 +184,8 @@ def descend_offending(machine, X, Y, lo, hi, radius, rng, starts=3, steps=5, eta
         nearer = xp.where((y < Yi) & (below >= lo) | (above > hi), below, above)
         return xp.where(xp.abs(y - Yi) < radius, nearer, y)
 
-    def energy_and_grad(y):
-        y = project(y)
-        ys, gy, e = State(y), State(), State()
-        machine.g2.fprop(ys, gy)
-        machine.distance.fprop(gx, gy, e)
-        e.dx = xp.ones_like(e.x)
-        machine.distance.bprop(gx, gy, e)
-        machine.g2.bprop(ys, gy)
-        return e.x, ys.dx
-
     y0 = to_device(rng.uniform(lo, hi, (n * starts, 1)))
-    y, _ = gradient_descent(energy_and_grad, y0, eta, steps)
+    y, _ = gradient_descent(lambda y: machine.energy_and_grad(Xs, project(y)), y0, eta, steps)
     return asnumpy(project(y)).reshape(n, starts), (steps + 1) * starts
 
 
@@ -276,7 +265,6 @@ def experiment(architecture="B", loss="energy", data="parabola", epochs=None, et
         if search == "descent":
             bars, evaluated = descend_offending(machine, X[idx], Y[idx], ys[0], ys[-1],
                                                 now["radius"], rng, **DESCENT)
-            machine.params.clear_grad()   # the descent's bprops touched dL/dW
             cand = to_device(np.concatenate([Y[idx], bars], axis=1)[..., None])
             counts["energies"] += evaluated * len(idx)
             counts["backprops"] += evaluated * len(idx)

@@ -110,6 +110,33 @@ class Matcher(EnergyMachine):
             self.g2.bprop(self._y, self._gy)
 
 
+    def energy_and_grad(self, X, Y, wrt="y"):
+        """E(W, Y_b, X_b) of paired rows X (n, n_x), Y (n, n_y), and its gradient with respect
+        to Y (``wrt="y"``) or X (``wrt="x"``), by one backward pass through the machine: what
+        :func:`~ebmlib.inference.gradient_descent` needs to infer an answer (slide "Finding
+        the Y that minimizes the energy may be non-trivial") or an input. dL/dW in
+        ``params.dx`` is left as it was."""
+        if wrt not in ("x", "y"):
+            raise ValueError(f"{type(self).__name__}.energy_and_grad: wrt must be 'x' or 'y', "
+                             f"got {wrt!r}")
+        x, y = State(to_device(X), wrt == "x"), State(to_device(Y), wrt == "y")
+        gx, e = State(), State()
+        gy = y if self.g2 is None else State()
+        saved = self.params.dx.copy()
+        self.g1.fprop(x, gx)
+        if self.g2 is not None:
+            self.g2.fprop(y, gy)
+        self.distance.fprop(gx, gy, e)
+        e.dx = xp.ones_like(e.x)
+        self.distance.bprop(gx, gy, e)
+        if wrt == "x":
+            self.g1.bprop(x, gx)
+        elif self.g2 is not None:
+            self.g2.bprop(y, gy)
+        self.params.dx[...] = saved
+        return e.x, (x if wrt == "x" else y).dx
+
+
 class Regressor(Matcher):
     """E(W, Y, X) = D(Y, G(W, X)); MAP inference gives Y = G(W, X) (slide
     "Examples of EBM: Regressor")."""

@@ -5,7 +5,7 @@ import pytest
 from ebmlib.backend import asnumpy
 from ebmlib.energies import (Classifier, LatentEnergy, Matcher, Perceptron, Regressor,
                              linear_regression)
-from ebmlib.gradcheck import check_energy
+from ebmlib.gradcheck import check_energy, check_function
 from ebmlib.modules import Cascade, Linear, Parameters, Tanh, nn_2layer, nn_layer
 
 RNG = np.random.default_rng(7)
@@ -111,3 +111,25 @@ def test_bad_input_names_the_argument():
         machine.bprop(np.ones((3, 4)))
     with pytest.raises(ValueError, match="distance must be one of"):
         Regressor(Linear(1, 1), "l3")
+
+
+@pytest.mark.parametrize("wrt", ["x", "y"])
+@pytest.mark.parametrize("kind", ["matcher", "regressor"])
+def test_energy_and_grad_of_paired_rows_by_finite_differences(kind, wrt):
+    p = Parameters(seed=4)
+    machine = Matcher(nn_2layer(2, 5, 3, p), nn_2layer(3, 5, 3, p), "l2") if kind == "matcher" \
+        else Regressor(nn_2layer(2, 5, 3, p), "l2")
+    X, Y = RNG.standard_normal((4, 2)), RNG.standard_normal((4, 3))
+    p.dx[...] = 1.0  # a gradient accumulated before: it must be left alone
+    energy, grad = machine.energy_and_grad(X, Y, wrt)
+    assert np.all(asnumpy(p.dx) == 1.0)
+    direct = asnumpy(machine.fprop(X, Y[:, None, :]))[:, 0]
+    np.testing.assert_allclose(asnumpy(energy), direct, rtol=1e-12)
+    # rows are independent: the sum's gradient holds each row's gradient
+    x, y = X.reshape(-1).copy(), Y.reshape(-1).copy()   # perturbed in place by the check
+    f = lambda: machine.fprop(x.reshape(X.shape), y.reshape(Y.shape)[:, None, :]).sum()
+    result = check_function(f"dE/d{wrt.upper()}", f, x if wrt == "x" else y,
+                            asnumpy(grad).reshape(-1))
+    assert result.ok, str(result)
+    with pytest.raises(ValueError, match="wrt must be"):
+        machine.energy_and_grad(X, Y, "w")

@@ -30,6 +30,8 @@ import tempfile
 import threading
 import time
 
+from . import report
+
 GRADED = "__ebm_graded__"   # set to True in the grader's kernels: check cells do nothing there
 LIBRARY = pathlib.Path(__file__).resolve().parents[1]
 RELEASE_DIR = LIBRARY.parent / "exercises" / "release"   # the course's release, in a checkout
@@ -170,7 +172,7 @@ class Report:
     def _summary(self):
         """The headline: the exercise's counts, or the one question's."""
         if len(self.questions) == 1:
-            return _headline(self.questions[0])
+            return report.headline(self.questions[0])
         tests = self.tests
         passed = sum(t["status"] == "ok" for t in tests)
         questions = sum(q["status"] == "ok" for q in self.questions if q["tests"])
@@ -184,7 +186,7 @@ class Report:
         pad = "  " if several else ""
         lines = [self._summary()] if several else []
         for q in self.questions:
-            lines.append(pad + _headline(q))
+            lines.append(pad + report.headline(q))
             for t in q["tests"]:
                 if t["status"] == "ok":
                     lines.append(f"{pad}    pass  {t['name']}")
@@ -218,15 +220,6 @@ class Report:
                 f"{e(self._summary())}</b></caption><thead><tr><th>question</th><th>test</th>"
                 f"<th>result</th><th>what to fix</th></tr></thead><tbody>{''.join(rows)}"
                 f"</tbody></table>")
-
-
-def _headline(question):
-    """``[PASS] id: n/m public tests pass``, as ``check`` prints it."""
-    if not question["tests"]:
-        return f"[ -- ] {question['id']}: no public tests (graded by hidden tests only)"
-    passed = sum(t["status"] == "ok" for t in question["tests"])
-    mark = "PASS" if question["status"] == "ok" else "FAIL"
-    return f"[{mark}] {question['id']}: {passed}/{len(question['tests'])} public tests pass"
 
 
 def _caller_namespace():

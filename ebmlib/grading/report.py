@@ -203,17 +203,22 @@ def _test_lines(test):
     return lines
 
 
+def headline(question):
+    """``[PASS] id: n/m public tests pass``: one question of a self-check (``check``, and
+    :class:`~.checker.Checker` in a notebook)."""
+    if not question["tests"]:
+        return f"[ -- ] {question['id']}: no public tests (graded by hidden tests only)"
+    passed = sum(t["status"] == "ok" for t in question["tests"])
+    mark = "PASS" if question["status"] == "ok" else "FAIL"
+    return f"[{mark}] {question['id']}: {passed}/{len(question['tests'])} public tests pass"
+
+
 def check_text(result):
     """The self-check report printed by ``check``."""
     lines = [f"{result['notebook']}: public tests"]
     lines += [f"  note: {n}" for n in result["notes"]]
     for q in result["questions"]:
-        if not q["tests"]:
-            lines.append(f"  [ -- ] {q['id']}: no public tests (graded by hidden tests only)")
-            continue
-        passed = sum(t["status"] == "ok" for t in q["tests"])
-        mark = "PASS" if q["status"] == "ok" else "FAIL"
-        lines.append(f"  [{mark}] {q['id']}: {passed}/{len(q['tests'])} public tests pass")
+        lines.append(f"  {headline(q)}")
         for t in q["tests"]:
             if t["status"] != "ok":
                 lines += [f"      {t['name']}: {t['status']}: " + t["message"].replace("\n", "\n        ")]
