@@ -1,4 +1,5 @@
-"""Inference: finding low-energy answers, and the Gibbs distribution they induce.
+"""Inference: finding low-energy answers, the Gibbs distribution they induce,
+and samples drawn from it.
 
 ``energies`` has the answers on its last axis (shape (batch, n_answers) for a
 batch of inputs X^i); low energy = good answer.
@@ -13,7 +14,7 @@ import numbers
 from .backend import xp, to_device
 
 __all__ = ["argmin", "most_offending", "gibbs", "free_energy",
-           "gradient_descent", "min_sum_chain"]
+           "gradient_descent", "langevin", "min_sum_chain"]
 
 
 def _param(fn, arg, value, strict=True):
@@ -118,23 +119,53 @@ def free_energy(energies, beta=1.0):
     return low - xp.log1p(rest) / beta
 
 
-def gradient_descent(energy_and_grad, y0, eta, steps):
-    """Minimise an energy over a continuous Y (or latent Z) by gradient descent.
-
-    ``energy_and_grad(y) -> (energy, dE/dy)``; ``y <- y - eta dE/dy``, ``steps``
-    times. Returns the final point and the energies of all ``steps + 1`` iterates.
-    """
-    eta = _param("gradient_descent", "eta", eta)
+def _descend(fn, energy_and_grad, y0, eta, steps, beta=None, seed=0):
+    """``y <- y - eta dE/dy``, plus ``sqrt(2 eta / beta) N(0, 1)`` noise drawn
+    from ``seed`` when ``beta`` (checked by the caller) is given, ``steps``
+    times; returns the final point and the energies of all ``steps + 1`` iterates."""
+    eta = _param(fn, "eta", eta)
     if not isinstance(steps, numbers.Integral) or steps < 0:
-        raise ValueError(f"gradient_descent: steps must be an integer >= 0, got {steps}")
+        raise ValueError(f"{fn}: steps must be an integer >= 0, got {steps}")
+    if beta is not None:
+        scale = (2.0 * eta / beta) ** 0.5
+        if not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"{fn}: seed must be an integer >= 0, got {seed}")
+        rng = xp.random.default_rng(int(seed))
     y = to_device(y0, dtype=xp.float64)
     history = []
     for _ in range(steps):
         energy, grad = energy_and_grad(y)
         history.append(to_device(energy))
         y = y - eta * to_device(grad)
+        if beta is not None:
+            y = y + scale * rng.standard_normal(size=y.shape)
     history.append(to_device(energy_and_grad(y)[0]))
     return y, xp.stack(history)
+
+
+def gradient_descent(energy_and_grad, y0, eta, steps):
+    """Minimise an energy over a continuous Y (or latent Z) by gradient descent.
+
+    ``energy_and_grad(y) -> (energy, dE/dy)``; ``y <- y - eta dE/dy``, ``steps``
+    times. Returns the final point and the energies of all ``steps + 1`` iterates.
+    """
+    return _descend("gradient_descent", energy_and_grad, y0, eta, steps)
+
+
+def langevin(energy_and_grad, y0, eta, steps, beta=1.0, seed=0):
+    """Sample ``P(y) ∝ exp(-beta E(y))`` by unadjusted Langevin dynamics
+    (Welling and Teh 2011, Sec. 2): ``y <- y - eta dE/dy + sqrt(2 eta / beta) N(0, 1)``,
+    ``steps`` times, the noise drawn from ``seed``.
+
+    The MCMC of the slide "Architecture + Inference Algo + Loss Function = Model",
+    for the NLL gradient's expectation over P (paper Sec. 2.2.4). Same callable and
+    return as :func:`gradient_descent`, which it becomes as ``beta -> inf``; each
+    element (or row) of ``y0`` is an independent chain. Without a Metropolis test
+    the chains' law carries a bias of order ``eta``: for ``E = a (y - m)^2`` its
+    variance tends to ``1 / (2 a beta (1 - a eta))``, not ``1 / (2 a beta)``.
+    """
+    beta = _param("langevin", "beta", beta)
+    return _descend("langevin", energy_and_grad, y0, eta, steps, beta, seed)
 
 
 def min_sum_chain(unary, pairwise):
