@@ -12,7 +12,8 @@ from .backend import asnumpy, get_backend, set_backend, to_device, xp
 __version__ = "0.1.0"
 
 _SUBMODULES = ("backend", "modules", "gradcheck", "train", "inference", "losses",
-               "conditions", "energies", "demos", "plot", "pose", "grading")
+               "conditions", "energies", "location", "structured", "demos", "plot", "pose",
+               "grading")
 
 __all__ = ["xp", "asnumpy", "to_device", "set_backend", "get_backend", *_SUBMODULES]
 
