@@ -8,6 +8,8 @@ prevent it.
   1-10-10 nets mapping X and Y into a 10-dimensional space.
 - An RBF output layer whose centres collapse under the energy loss
   (:func:`rbf_experiment`; lecture, "Other Architectures that may collapse").
+- A regulariser instead of a contrastive loss: VICReg's variance term on B's
+  two embeddings (:func:`variance_penalty`, :func:`embedding_penalty`).
 
 :func:`experiment` trains a machine with a loss by per-sample SGD and records,
 each epoch, the collapse diagnostics of :func:`diagnostics`.
@@ -20,14 +22,15 @@ import numpy as np
 from . import losses
 from .backend import asnumpy, to_device, xp
 from .energies import Classifier, Matcher, Regressor
-from .inference import argmin, gradient_descent, most_offending
-from .modules import RBF, Cascade, Linear, Parameters, nn_layer
+from .inference import _param, argmin, gradient_descent, most_offending
+from .modules import RBF, Cascade, Linear, Parameters, State, nn_layer
 from .train import train
 
 __all__ = ["parabola", "eye", "architecture_a", "architecture_b", "Experiment",
            "experiment", "diagnostics", "energy_grid", "local_minima", "blobs", "rbf_experiment",
-           "descend_offending", "LOSSES", "Y_GRIDS", "PROBE_X", "SURFACE_X", "surface_ys",
-           "SETTINGS", "RADIUS", "DESCENT", "RBF_RATES"]
+           "descend_offending", "variance_penalty", "embedding_penalty", "LOSSES", "Y_GRIDS",
+           "PROBE_X", "SURFACE_X", "surface_ys", "SETTINGS", "RADIUS", "DESCENT", "VARIANCE",
+           "RBF_RATES"]
 
 #: The losses of the demos, with the parameters used here.
 LOSSES = {
@@ -67,6 +70,12 @@ RADIUS = 0.3
 #: Gradient-descent search for Ybar (``search="descent"``): random starts,
 #: steps and step size of the descent in Y.
 DESCENT = dict(starts=2, steps=2, eta=0.05)
+#: The variance penalty of ``experiment(..., variance=VARIANCE)``: its weight,
+#: the standard deviation gamma below which it acts (a tanh output, within
+#: (-1, 1), varies with a standard deviation below 1: VICReg's gamma = 1 would
+#: push it to saturate), and the number of training pairs drawn at each step
+#: whose embeddings it spreads.
+VARIANCE = dict(weight=20.0, gamma=0.1, samples=20)
 #: Learning rates of the RBF experiment, per loss.
 RBF_RATES = {"energy": 0.05, "perceptron": 0.05, "square-square": 0.01, "nll": 0.05}
 #: Inputs at which the energy surface is probed for the diagnostics.
@@ -189,6 +198,46 @@ def descend_offending(machine, X, Y, lo, hi, radius, rng, starts=3, steps=5, eta
     return asnumpy(project(y)).reshape(n, starts), (steps + 1) * starts
 
 
+def variance_penalty(Z, gamma=1.0, eps=1e-4):
+    """VICReg's variance term (Bardes, Ponce and LeCun 2022) on a batch of
+    embeddings Z (n, d): v(Z) = (1/d) sum_j max(0, gamma - sqrt(Var(Z[:, j]) +
+    eps)), Var the unbiased variance over the n rows. Zero once every
+    coordinate varies with a standard deviation of at least ``gamma`` over the
+    batch; largest when every row is the same point. Returns (v, dv/dZ)."""
+    Z = to_device(Z)
+    if Z.ndim != 2 or Z.shape[0] < 2:
+        raise ValueError(f"variance_penalty: Z must be a 2-D array (n >= 2 rows, d), got "
+                         f"shape {tuple(Z.shape)}")
+    gamma = _param("variance_penalty", "gamma", gamma)
+    eps = _param("variance_penalty", "eps", eps)
+    n, d = Z.shape
+    centred = Z - Z.mean(axis=0)
+    std = xp.sqrt((centred * centred).sum(axis=0) / (n - 1) + eps)
+    short = std < gamma
+    value = xp.where(short, gamma - std, 0.0).sum() / d
+    return value, -centred * (short / std) / ((n - 1) * d)
+
+
+def embedding_penalty(machine, X, Y, gamma=1.0, weight=1.0):
+    """``weight`` * (v(G1(X)) + v(G2(Y))) for a two-input matcher such as
+    architecture B, v the :func:`variance_penalty`, over a batch of training
+    pairs (X, Y): a regulariser that keeps G1 from sending every input, and G2
+    every answer, to one point, without scoring any wrong answer. Accumulates
+    its gradient into ``machine.params.dx``; returns its value."""
+    if getattr(machine, "g2", None) is None:
+        raise ValueError("embedding_penalty: machine must be a two-input matcher with nets g1 "
+                         "and g2, such as demos.architecture_b()")
+    total = 0.0
+    for net, inputs in ((machine.g1, X), (machine.g2, Y)):
+        inp, out = State(to_device(np.reshape(inputs, (len(inputs), -1))), False), State()
+        net.fprop(inp, out)
+        value, grad = variance_penalty(out.x, gamma)
+        out.dx = weight * grad
+        net.bprop(inp, out)
+        total += weight * float(value)
+    return total
+
+
 @dataclass
 class Experiment:
     """A trained machine, its data, and its per-epoch history."""
@@ -214,7 +263,7 @@ class Experiment:
 
 def experiment(architecture="B", loss="energy", data="parabola", epochs=None, eta=None,
                seed=0, radius=RADIUS, batch_size=1, snapshots=(), progress=False, n_out=10,
-               distance="l1", search="grid", decay=None):
+               distance="l1", search="grid", decay=None, variance=None):
     """Train architecture A or B on ``data`` with one of LOSSES by per-sample SGD,
     at the rate, for the epochs and with the decay of SETTINGS unless given;
     the rate of epoch t is eta / (1 + t / ``decay``), constant for
@@ -230,6 +279,9 @@ def experiment(architecture="B", loss="energy", data="parabola", epochs=None, et
     training); ``result.snapshots`` the energy surface over (SURFACE_X, a grid
     spanning ys) at the epochs in ``snapshots`` (0 = before training).
     ``n_out`` is the output size of B's two nets, ``distance`` A's distance.
+    ``variance`` (B only), a mapping like VARIANCE, adds at every step the
+    :func:`embedding_penalty` of ``samples`` training pairs drawn at random,
+    with its ``gamma`` and ``weight``; the recorded loss includes it.
     """
     datasets = {"parabola": parabola, "eye": eye}
     if architecture not in ("A", "B") or loss not in LOSSES or data not in datasets:
@@ -248,6 +300,13 @@ def experiment(architecture="B", loss="energy", data="parabola", epochs=None, et
     machine = (architecture_b(seed, n_out) if architecture == "B"
                else architecture_a(seed, distance))
     X, Y = datasets[data](seed=seed)
+    if variance is not None and (architecture != "B" or set(variance) != set(VARIANCE)
+                                 or not 2 <= variance["samples"] <= len(X)
+                                 or not variance["weight"] >= 0):
+        raise ValueError(f"experiment: variance must be None, or with architecture B a "
+                         f"mapping with the keys of demos.VARIANCE {sorted(VARIANCE)}, "
+                         f"weight >= 0 and 2 <= samples <= {len(X)}; got {variance!r} with "
+                         f"{architecture!r}")
     ys = Y_GRIDS[data, architecture]
     fn, params = LOSSES[loss]
     candidates = Y[:, None, :] if loss == "energy" else _with_grid(Y, ys)
@@ -277,7 +336,12 @@ def experiment(architecture="B", loss="energy", data="parabola", epochs=None, et
         counts["backprops"] += int(xp.count_nonzero(grad))
         counts["samples"] += len(idx)
         machine.bprop(grad / len(idx))
-        return float(values.mean())
+        total = float(values.mean())
+        if variance is not None:
+            batch = rng.choice(len(X), variance["samples"], replace=False)
+            total += embedding_penalty(machine, X[batch], Y[batch], variance["gamma"],
+                                       variance["weight"])
+        return total
 
     def on_epoch(epoch):
         if epoch + 1 in snapshots:

@@ -1,19 +1,30 @@
-"""Figures of the book: energy surfaces, loss landscapes, training curves.
+"""Figures of the book: energy surfaces, loss landscapes, training curves, and
+training as an animation.
 
 Host-only code: arrays are converted with ``asnumpy`` at the edge. Each
 function draws on a matplotlib ``ax`` (a new figure when none is given) and
-returns it.
+returns it, except :func:`surface_animation`, which returns a
+:class:`SurfaceAnimation` that a notebook shows as a self-contained player.
 """
+import base64
+import hashlib
+import html
 import inspect
+import io
+import json
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
 
 from .backend import asnumpy, to_device
 from .conditions import landscape
 from .demos import SURFACE_X, surface_ys
 
-__all__ = ["energy_surface", "surface_panels", "loss_landscape", "training_curves"]
+__all__ = ["energy_surface", "surface_panels", "surface_animation", "SurfaceAnimation",
+           "loss_landscape", "training_curves"]
 
 
 def _axes(ax):
@@ -69,6 +80,167 @@ def surface_panels(result, epochs, title=None, shared=True):
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _caption(history, epoch):
+    """"epoch k: spread s, gap g, error e": the diagnostics a demo's history
+    holds at ``epoch`` (index 0 = before training), rounded, never -0.00."""
+    values = [f"{key} {round(float(history[key][epoch]), 2) + 0.0:.2f}"
+              for key in ("spread", "gap", "error") if key in history]
+    return f"epoch {epoch}: " + ", ".join(values)
+
+
+def _png(canvas):
+    """The canvas as PNG bytes, in a palette of 256 colours (a quarter of the
+    size of full colour for these images)."""
+    out = io.BytesIO()
+    image = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
+    image.quantize(256, Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(out, "png")
+    return out.getvalue()
+
+
+def surface_animation(result, epochs=None, shared=True, fps=4, dpi=80, size=(4.8, 3.2)):
+    """The energy surface of a demo experiment (:func:`ebmlib.demos.experiment`)
+    over its training, one frame per epoch of ``epochs`` (default: every
+    snapshot the experiment recorded, e.g. with ``snapshots=range(epochs + 1)``),
+    each titled with the epoch and that epoch's collapse diagnostics (spread,
+    gap, error). ``shared`` as in :func:`surface_panels`: one colour scale from
+    0 for all frames, or one per frame. The frames, ``size`` inches at ``dpi``,
+    are drawn by blitting the changing artists onto a fixed background, without
+    the contour lines of the panels (too slow to redraw for every frame);
+    ``fps`` frames a second when playing. Returns a :class:`SurfaceAnimation`
+    (matplotlib's ``FuncAnimation.to_jshtml`` draws every frame twice and
+    loads its button icons from a CDN)."""
+    epochs = sorted(result.snapshots) if epochs is None else [int(e) for e in epochs]
+    missing = [e for e in epochs if e not in result.snapshots]
+    if not epochs or missing:
+        raise ValueError(f"surface_animation: no snapshot of epochs {missing or epochs}; train "
+                         f"with experiment(..., snapshots=...) including them (it recorded "
+                         f"{sorted(result.snapshots)})")
+    if not fps > 0:
+        raise ValueError(f"surface_animation: fps must be > 0, got {fps!r}")
+    ys = surface_ys(result.ys)
+    surfaces = [asnumpy(result.snapshots[e]) for e in epochs]
+    vmax = max(float(s.max()) for s in surfaces)
+    fig = Figure(figsize=size, dpi=dpi)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.13, 0.15, 0.63, 0.75))
+    cax = fig.add_axes((0.79, 0.15, 0.03, 0.75))
+    energy_surface(SURFACE_X, ys, surfaces[0], result.X, result.Y, ax=ax, colorbar=False,
+                   vmin=0.0, vmax=vmax)
+    ax.grid(False)
+    image, dots = ax.images[0], ax.collections[-1]
+    for contour in ax.collections[:-1]:
+        contour.remove()
+    fig.colorbar(image, cax=cax, label=r"$E(W, Y, X)$")
+    ax.set_title(" ", fontsize=9)
+    changing = [image, dots, ax.title] + ([] if shared else [cax.yaxis])
+    for artist in changing:
+        artist.set_visible(False)
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    for artist in changing:
+        artist.set_visible(True)
+    frames, labels = [], []
+    for epoch, E in zip(epochs, surfaces):
+        canvas.restore_region(background)
+        image.set_data(E.T)
+        if not shared:
+            image.set_clim(float(E.min()), float(E.max()))
+        labels.append(_caption(result.history, epoch))
+        ax.set_title(labels[-1])
+        for artist in (image, dots, *ax.spines.values(), ax.title):
+            ax.draw_artist(artist)
+        if not shared:
+            cax.draw_artist(cax.yaxis)
+        frames.append(_png(canvas))
+    return SurfaceAnimation(frames, labels, canvas.get_width_height(), fps)
+
+
+class SurfaceAnimation:
+    """Frames of :func:`surface_animation` (``frames``: PNG bytes; ``labels``:
+    each frame's epoch and diagnostics, also its alt text) and their player: in
+    a notebook and in the built book, a self-contained HTML/JS player with
+    play, pause, step, a slider and a frame counter (every frame embedded as a
+    ``data:`` URL, nothing remote); the last frame where only images show."""
+
+    _BUTTONS = (("first", "First frame", "|\u25c1"), ("previous", "Previous frame", "\u25c1"),
+                ("play", "Play", "\u25b6\ufe0e"), ("pause", "Pause", "\u275a\u275a"),
+                ("next", "Next frame", "\u25b7"), ("last", "Last frame", "\u25b7|"))
+    _SCRIPT = """(function () {
+  var tries = 0;
+  function start() {
+    var root = document.getElementById("__ID__");
+    /* a notebook may attach the output to the page after running this */
+    if (!root) { if (tries++ < 100) setTimeout(start, 50); return; }
+    var data = JSON.parse(root.querySelector("script.ebm-animation-data").textContent);
+    var img = root.querySelector("img"), slider = root.querySelector("input"),
+        label = root.querySelector(".ebm-animation-label"), last = data.labels.length - 1,
+        k = 0, timer = null;
+    data.frames[0] = img.getAttribute("src");
+    function show(i) {
+      k = Math.max(0, Math.min(last, i));
+      img.src = data.frames[k];
+      img.alt = data.labels[k];
+      label.textContent = "frame " + (k + 1) + " of " + (last + 1);
+      slider.value = k;
+    }
+    function pause() { clearInterval(timer); timer = null; }
+    function play() {
+      pause();
+      if (k === last) show(0);
+      timer = setInterval(function () { if (k < last) show(k + 1); else pause(); },
+                          data.interval);
+    }
+    var actions = {first: function () { pause(); show(0); },
+                   previous: function () { pause(); show(k - 1); },
+                   play: play, pause: pause,
+                   next: function () { pause(); show(k + 1); },
+                   last: function () { pause(); show(last); }};
+    Array.prototype.forEach.call(root.querySelectorAll("button[data-action]"), function (b) {
+      b.addEventListener("click", actions[b.getAttribute("data-action")]);
+    });
+    slider.addEventListener("input", function () { pause(); show(parseInt(slider.value, 10)); });
+  }
+  start();
+})();"""
+
+    def __init__(self, frames, labels, size, fps):
+        self.frames, self.labels, self.size, self.fps = list(frames), list(labels), size, fps
+
+    def __repr__(self):
+        return f"SurfaceAnimation({len(self.frames)} frames of {self.size[0]} x {self.size[1]} px)"
+
+    @staticmethod
+    def _url(png):
+        return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+    def _repr_html_(self):
+        uid = "ebm-animation-" + hashlib.sha1(b"".join(self.frames)).hexdigest()[:12]
+        width, height = self.size
+        data = json.dumps({"frames": [None] + [self._url(f) for f in self.frames[1:]],
+                           "labels": self.labels, "interval": round(1000 / self.fps)})
+        data = data.replace("</", "<\\/")  # no "</script>" inside the data
+        buttons = "".join(f'<button type="button" data-action="{action}" title="{name}" '
+                          f'aria-label="{name}">{glyph}</button>'
+                          for action, name, glyph in self._BUTTONS)
+        alt = html.escape(self.labels[0])
+        return (f'<div class="ebm-animation" id="{uid}" style="display:inline-block;'
+                f'text-align:center;max-width:100%">\n'
+                f'<img src="{self._url(self.frames[0])}" alt="{alt}" width="{width}" '
+                f'height="{height}" style="max-width:100%;height:auto">\n'
+                f'<div><input type="range" min="0" max="{len(self.frames) - 1}" step="1" '
+                f'value="0" aria-label="Frame" style="width:{int(0.9 * width)}px;'
+                f'max-width:90%"></div>\n'
+                f'<div>{buttons}</div>\n'
+                f'<div class="ebm-animation-label" style="font-size:0.85em">frame 1 of '
+                f'{len(self.frames)}</div>\n'
+                f'<script type="application/json" class="ebm-animation-data">'
+                f'{data}</script>\n'
+                f'<script>{self._SCRIPT.replace("__ID__", uid)}</script>\n</div>')
+
+    def _repr_png_(self):
+        return self.frames[-1]
 
 
 def loss_landscape(loss, e_range=(0.0, 4.0), n=81, margin=None, ax=None, title=None,

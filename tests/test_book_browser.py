@@ -11,7 +11,10 @@ For each page of ``_toc.yml`` it checks that
 * the page raised no JavaScript error,
 
 and, when ``EBM_BOOK_SCREENSHOTS`` names a folder, saves a full-page screenshot
-of each page there.
+of each page there. On every page whose notebook holds animations
+(``ebmlib.plot.surface_animation``), each one is found and played: its controls
+exist, stepping and the slider change the shown frame, playing advances it,
+pausing stops it, all with no network request.
 
 Which HTML is tested:
 
@@ -31,6 +34,8 @@ first Chromium found on the PATH (``/usr/bin/chromium`` on Debian).
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -78,6 +83,20 @@ def toc_pages() -> list[str]:
 
 
 PAGES = toc_pages()
+
+
+def notebook_animations(page: str) -> int:
+    """How many animation players the committed outputs of a chapter's notebook hold."""
+    path = ROOT / f"{page}.ipynb"
+    if not path.is_file():
+        return 0
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return sum('class="ebm-animation"' in "".join(out.get("data", {}).get("text/html", ""))
+               for cell in cells for out in cell.get("outputs", []))
+
+
+ANIMATED = {page: n for page in PAGES if (n := notebook_animations(page))}
+ANIMATION_ACTIONS = ("first", "previous", "play", "pause", "next", "last")
 
 
 def find_chromium() -> str | None:
@@ -186,6 +205,26 @@ def _offline_context(browser):
     return context, attempted
 
 
+@contextlib.contextmanager
+def _offline_page(browser, html_file, problems):
+    """``html_file`` opened from disk in an offline context; on leaving, the network
+    requests it attempted and its JavaScript errors join ``problems``."""
+    context, attempted = _offline_context(browser)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: None if any(
+            k in str(exc) for k in KNOWN_JS_ERRORS) else errors.append(str(exc)))
+        page.goto(html_file.as_uri(), wait_until="load")
+        yield page
+    finally:
+        context.close()
+    if attempted:
+        problems.append(f"network requests were attempted: {sorted(attempted)}")
+    if errors:
+        problems.append(f"JavaScript errors: {errors}")
+
+
 WAIT_IMAGES = """async () => {
   const imgs = Array.from(document.images);
   imgs.forEach(i => { i.loading = "eager"; });
@@ -225,14 +264,7 @@ def test_page_reads_offline(page_name, book_html, browser, screenshot_dir):
     n_math = len(re.findall(r'class="math notranslate', source))
 
     problems: list[str] = []
-    context, attempted = _offline_context(browser)
-    errors: list[str] = []
-    try:
-        page = context.new_page()
-        page.on("pageerror", lambda exc: None if any(
-            k in str(exc) for k in KNOWN_JS_ERRORS) else errors.append(str(exc)))
-        page.goto(html_file.as_uri(), wait_until="load")
-
+    with _offline_page(browser, html_file, problems) as page:
         # no remote scripts or stylesheets
         remote = [u for u in page.evaluate(REMOTE_REFS) if u and REMOTE.match(u)]
         if remote:
@@ -265,13 +297,56 @@ def test_page_reads_offline(page_name, book_html, browser, screenshot_dir):
         leftover = sorted(set(RAW_TEX.findall(page.evaluate(VISIBLE_PROSE))))
         if leftover:
             problems.append(f"raw TeX in the visible text: {leftover}")
-    finally:
-        context.close()
+    assert not problems, f"{page_name} ({html_file}):\n  " + "\n  ".join(problems)
 
-    if attempted:
-        problems.append(f"network requests were attempted: {sorted(attempted)}")
-    if errors:
-        problems.append(f"JavaScript errors: {errors}")
+
+@pytest.mark.parametrize("page_name", sorted(ANIMATED))
+def test_animations_play_offline(page_name, book_html, browser):
+    html_file = book_html / f"{page_name}.html"
+    assert html_file.is_file(), f"{page_name} was not built: {html_file} is missing"
+    problems: list[str] = []
+    with _offline_page(browser, html_file, problems) as page:
+        players = page.locator("div.ebm-animation")
+        assert players.count() == ANIMATED[page_name], (
+            f"{page_name}: {players.count()} animation players on the page, "
+            f"{ANIMATED[page_name]} in the notebook")
+        for i in range(players.count()):
+            player = players.nth(i)
+            player.scroll_into_view_if_needed()
+            img, slider = player.locator("img"), player.locator('input[type="range"]')
+            counter = player.locator(".ebm-animation-label")
+            buttons = {a: player.locator(f'button[data-action="{a}"]') for a in ANIMATION_ACTIONS}
+            missing = [a for a, b in buttons.items() if b.count() != 1]
+            if missing or slider.count() != 1:
+                problems.append(f"player {i}: no {missing or 'slider'}")
+                continue
+            n = int(slider.get_attribute("max")) + 1
+
+            def shown():
+                return img.get_attribute("src"), counter.inner_text(), slider.input_value()
+
+            first = shown()
+            buttons["next"].click()
+            second = shown()
+            buttons["previous"].click()
+            slider.fill(str(n - 1))
+            end = shown()
+            buttons["first"].click()
+            if not (second[0] != first[0] and second[1:] == (f"frame 2 of {n}", "1")
+                    and shown() == first and end[1:] == (f"frame {n} of {n}", str(n - 1))):
+                problems.append(f"player {i}: stepping does not change the frame: "
+                                f"{[s[1:] for s in (first, second, end)]}")
+            buttons["play"].click()
+            try:  # 4 frames a second
+                page.wait_for_function("s => Number(s.value) >= 2", arg=slider.element_handle(),
+                                       timeout=5000)
+            except Exception:
+                problems.append(f"player {i}: playing did not advance: {shown()[1:]}")
+            buttons["pause"].click()
+            paused = shown()
+            page.wait_for_timeout(600)
+            if shown() != paused:
+                problems.append(f"player {i}: pausing did not stop it")
     assert not problems, f"{page_name} ({html_file}):\n  " + "\n  ".join(problems)
 
 

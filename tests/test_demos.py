@@ -4,7 +4,7 @@ import functools
 import numpy as np
 import pytest
 
-from ebmlib import demos, losses
+from ebmlib import demos, gradcheck, losses
 from ebmlib.modules import State
 
 SEEDS = (0, 1, 2, 3, 4)
@@ -13,9 +13,10 @@ SEEDS = (0, 1, 2, 3, 4)
 @functools.lru_cache(maxsize=None)
 def run(architecture, loss, data="parabola", seed=0, **kwargs):
     """One experiment, shared by the tests that look at it (a radius schedule
-    is given as ((epoch, radius), ...))."""
-    if isinstance(kwargs.get("radius"), tuple):
-        kwargs["radius"] = dict(kwargs["radius"])
+    and a variance penalty are given as ((key, value), ...))."""
+    for key in ("radius", "variance"):
+        if isinstance(kwargs.get(key), tuple):
+            kwargs[key] = dict(kwargs[key])
     return demos.experiment(architecture, loss, data, seed=seed, **kwargs)
 
 
@@ -88,6 +89,47 @@ def test_the_forbidden_sphere_schedule_beats_the_small_sphere(seed):
     schedule = run("B", "square-square", seed=seed, radius=((0, 0.2), (10, 0.1))).history
     assert schedule["spread"][-1] > 2 * fixed["spread"][-1], (show(fixed), show(schedule))
     assert schedule["error"][-1] < fixed["error"][-1], (show(fixed), show(schedule))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_variance_penalty_keeps_b_with_the_energy_loss_from_collapsing(seed):
+    # the rate at which the energy loss alone flattens B within a few epochs (the chapter)
+    plain = run("B", "energy", seed=seed, eta=0.1).history
+    kept = run("B", "energy", seed=seed, eta=0.1,
+               variance=tuple(demos.VARIANCE.items())).history
+    assert plain["spread"][-1] < 0.05 and abs(plain["gap"][-1]) < 0.02, show(plain)
+    assert min(kept["spread"][1:]) > 1.0 and kept["gap"][-1] > 0.5, show(kept)
+    assert kept["error"][-1] < 0.06, show(kept)
+
+
+def test_variance_penalty_value_and_gradient():
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((8, 4)) * np.array([0.05, 0.2, 1.0, 3.0])
+    std = np.sqrt(Z.var(axis=0, ddof=1) + 1e-4)
+    gamma = 0.6
+    assert np.abs(std - gamma).min() > 0.1  # away from the kink
+    value, grad = demos.variance_penalty(Z, gamma)
+    np.testing.assert_allclose(value, np.maximum(0.0, gamma - std).mean())
+    assert (std < gamma).any() and (std > gamma).any()
+    assert np.all(np.asarray(grad)[:, std > gamma] == 0.0)  # spread enough: left alone
+    check = gradcheck.check_function("variance_penalty",
+                                     lambda: demos.variance_penalty(Z, gamma)[0], Z, grad)
+    assert check.ok, check
+    point, _ = demos.variance_penalty(np.ones((5, 3)), gamma)  # all on one point: the maximum
+    np.testing.assert_allclose(point, gamma - np.sqrt(1e-4))
+
+
+def test_embedding_penalty_gradient_in_the_weights():
+    b = demos.architecture_b(seed=1, n_out=3)
+    X, Y = demos.parabola(n=6, seed=1)
+    b.params.clear_grad()
+    value = demos.embedding_penalty(b, X, Y, gamma=0.5, weight=2.0)
+    grad = b.params.dx.copy()
+    assert value > 0 and np.abs(grad).max() > 0
+    check = gradcheck.check_function(
+        "embedding_penalty", lambda: demos.embedding_penalty(b, X, Y, gamma=0.5, weight=2.0),
+        b.params.x, grad)
+    assert check.ok, check
 
 
 def test_cost_per_step_counts_evaluations_and_back_propagations():
@@ -182,3 +224,13 @@ def test_bad_arguments():
         demos.experiment("C")
     with pytest.raises(ValueError, match="search must be"):
         demos.experiment("B", "nll", search="descent")
+    with pytest.raises(ValueError, match="variance must be None"):
+        demos.experiment("A", variance=demos.VARIANCE)
+    with pytest.raises(ValueError, match="variance must be None"):
+        demos.experiment("B", variance=dict(demos.VARIANCE, samples=1))
+    with pytest.raises(ValueError, match="Z must be a 2-D array"):
+        demos.variance_penalty(np.ones(4))
+    with pytest.raises(ValueError, match="gamma must be > 0"):
+        demos.variance_penalty(np.ones((3, 2)), gamma=0.0)
+    with pytest.raises(ValueError, match="two-input matcher"):
+        demos.embedding_penalty(demos.architecture_a(), np.ones((3, 1)), np.ones((3, 1)))

@@ -72,3 +72,54 @@ def test_surface_panels_with_own_scales_show_each_shape():
     clims = [ax.images[0].get_clim() for ax in fig.axes if ax.images]
     assert clims[1] == (2.0, 6.0)  # the steep panel spans its own energies
     assert len(fig.axes) == 4  # a colour bar per panel
+
+
+def _training_experiment():
+    """What surface_animation reads of a demos.Experiment: three snapshots, from
+    flat to steep, and the diagnostics of each epoch (gap -0.001 rounds to 0.00)."""
+    fake = _fake_experiment()
+    fake.snapshots[1] = (fake.snapshots[0] + fake.snapshots[3]) / 2
+    fake.history.update(gap=[-0.001, 0.5, 1.0, 1.5], error=[0.3, 0.2, 0.1, 0.05])
+    return fake
+
+
+def test_surface_animation_has_a_frame_per_epoch_with_its_diagnostics():
+    import io
+
+    from PIL import Image
+
+    anim = plot.surface_animation(_training_experiment(), dpi=50, size=(4.0, 3.0))
+    assert anim.labels == ["epoch 0: spread 0.00, gap 0.00, error 0.30",
+                           "epoch 1: spread 1.00, gap 0.50, error 0.20",
+                           "epoch 3: spread 4.00, gap 1.50, error 0.05"]
+    images = [Image.open(io.BytesIO(f)) for f in anim.frames]
+    assert all(im.format == "PNG" and im.size == (200, 150) for im in images)
+    pixels = [np.asarray(im.convert("RGB")).astype(int) for im in images]
+    assert all(np.abs(a - b).sum() > 0 for a, b in zip(pixels, pixels[1:]))
+    assert anim._repr_png_() == anim.frames[-1]  # what shows where HTML cannot
+
+
+def test_surface_animation_plays_offline_with_every_control():
+    import json
+    import re
+
+    anim = plot.surface_animation(_training_experiment(), epochs=(0, 3), shared=False, dpi=40)
+    page = anim._repr_html_()
+    text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)  # the frames
+    assert "//" not in text and "http" not in text  # nothing remote to load
+    actions = re.findall(r'<button type="button" data-action="(\w+)"', page)
+    assert actions == ["first", "previous", "play", "pause", "next", "last"]
+    assert re.search(r'<input type="range" min="0" max="1" step="1"', page)
+    data = json.loads(re.search(r'class="ebm-animation-data">(.*?)</script>', page).group(1))
+    assert data["labels"] == anim.labels and len(data["frames"]) == 2
+    assert data["frames"][0] is None  # frame 0 is the <img>'s own src, not repeated
+    assert 'src="data:image/png;base64,' in page and page.count("data:image/png") == 2
+
+
+def test_surface_animation_wants_recorded_epochs():
+    import pytest
+
+    with pytest.raises(ValueError, match=r"no snapshot of epochs \[2\]"):
+        plot.surface_animation(_training_experiment(), epochs=(0, 2))
+    with pytest.raises(ValueError, match="fps must be > 0"):
+        plot.surface_animation(_training_experiment(), fps=0)
