@@ -44,6 +44,8 @@ FORBIDDEN = {
     },
     "latent": {
         "ebmlib.inference.min_sum_chain": None,
+        # the energy of a template at every shift, the book's location machine
+        "ebmlib.location.TemplateEnergy.fprop": ("template_energies", "locate"),
     },
     "linear": {
         # every library learning step goes through the linear module's bprop and sgd_step
@@ -63,6 +65,19 @@ FORBIDDEN = {
     "collapse": {
         "ebmlib.inference.most_offending": ("most_offending_gap",),
     },
+    "structured": {
+        # the counts, the energy, (loss-augmented) min-sum inference and both updates;
+        # inference.min_sum_chain stays usable: the questions build on it
+        **{f"ebmlib.structured.ChainEnergy.{method}": None
+           for method in ("features", "energy", "infer")},
+        "ebmlib.structured.structured_loss": None,
+    },
+    "sampling": {
+        "ebmlib.inference.langevin": None,
+        "ebmlib.inference._descend": ("langevin",),   # langevin's loop, noise included
+        **{name: ("gibbs_moments",) for name in ("ebmlib.inference.gibbs",
+                                                 "ebmlib.inference._boltzmann")},
+    },
 }
 
 # the graded questions (those with tests) of each exercise above; harvest recognises the
@@ -76,6 +91,8 @@ QUESTIONS = {
     "backprop": ("linear_fprop", "linear_bprop", "tanh_fprop", "tanh_bprop", "euclidean_fprop",
                  "euclidean_bprop", "unpack", "sgd_step"),
     "collapse": ("energy_spread", "is_collapsed", "most_offending_gap"),
+    "structured": ("chain_features", "predict", "perceptron_update", "hinge_update"),
+    "sampling": ("langevin_step", "langevin", "gibbs_moments", "nll_gradient_estimate"),
 }
 
 

@@ -25,7 +25,7 @@ from grading_course import grading
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOURCE, HIDDEN, RELEASE = (ROOT / "exercises" / d for d in ("source", "hidden", "release"))
-EXERCISES = ("inference", "losses", "linear", "backprop", "collapse", "latent")
+EXERCISES = tuple(sorted(p.stem for p in SOURCE.glob("*.ipynb")))
 CHECK_CALL = re.compile(r'^check\("([A-Za-z_][A-Za-z0-9_]*)"\)$')
 
 WRONG_HINGE = ("grad[rows, bar] = -active", "grad[rows, bar] = active")   # dL/dE_I: wrong sign
