@@ -223,18 +223,19 @@ def embedding_penalty(machine, X, Y, gamma=1.0, weight=1.0):
     architecture B, v the :func:`variance_penalty`, over a batch of training
     pairs (X, Y): a regulariser that keeps G1 from sending every input, and G2
     every answer, to one point, without scoring any wrong answer. Accumulates
-    its gradient into ``machine.params.dx``; returns its value."""
+    its gradient into ``machine.params.dx``; returns its value (a 0-d array)."""
     if getattr(machine, "g2", None) is None:
         raise ValueError("embedding_penalty: machine must be a two-input matcher with nets g1 "
                          "and g2, such as demos.architecture_b()")
     total = 0.0
     for net, inputs in ((machine.g1, X), (machine.g2, Y)):
-        inp, out = State(to_device(np.reshape(inputs, (len(inputs), -1))), False), State()
+        inputs = to_device(inputs)
+        inp, out = State(inputs.reshape(len(inputs), -1), False), State()
         net.fprop(inp, out)
         value, grad = variance_penalty(out.x, gamma)
         out.dx = weight * grad
         net.bprop(inp, out)
-        total += weight * float(value)
+        total = total + weight * value
     return total
 
 
@@ -333,10 +334,10 @@ def experiment(architecture="B", loss="energy", data="parabola", epochs=None, et
         correct = xp.zeros(len(idx), dtype=xp.int64)
         values, grad = fn(e, correct, **params, **extra)
         counts["energies"] += e.size
-        counts["backprops"] += int(xp.count_nonzero(grad))
+        counts["backprops"] += xp.count_nonzero(grad)   # stays on the device
         counts["samples"] += len(idx)
         machine.bprop(grad / len(idx))
-        total = float(values.mean())
+        total = values.mean()
         if variance is not None:
             batch = rng.choice(len(X), variance["samples"], replace=False)
             total += embedding_penalty(machine, X[batch], Y[batch], variance["gamma"],
@@ -357,7 +358,7 @@ def experiment(architecture="B", loss="energy", data="parabola", epochs=None, et
     for key, value in first.items():
         result.history[key].insert(0, value)
     samples = max(counts.pop("samples"), 1)
-    result.cost = {key: value / samples for key, value in counts.items()}
+    result.cost = {key: float(value) / samples for key, value in counts.items()}
     return result
 
 

@@ -35,15 +35,19 @@ def _energies(fn, energies, correct=None, batched=True):
     if (e.ndim != 2 if batched else e.ndim == 0) or e.shape[-1] == 0:
         want = "a 2-D array (batch, n_answers)" if batched else "an array (..., n_answers)"
         raise ValueError(f"{fn}: energies must be {want}, got shape {tuple(e.shape)}")
-    if not bool(xp.isfinite(e).all()):
+    checks = [xp.isfinite(e).all()]
+    if correct is not None:
+        c = to_device(correct)
+        if c.shape != (e.shape[0],) or c.dtype.kind not in "iu":
+            raise ValueError(f"{fn}: correct must be integer indices of shape (batch,) = "
+                             f"({e.shape[0]},), got {c.dtype} of shape {tuple(c.shape)}")
+        checks.append(((c >= 0) & (c < e.shape[1])).all())
+    finite, *inside = xp.stack(checks).tolist()   # one device-to-host transfer
+    if not finite:
         raise ValueError(f"{fn}: energies must be finite, got NaN or inf")
     if correct is None:
         return e
-    c = to_device(correct)
-    if c.shape != (e.shape[0],) or c.dtype.kind not in "iu":
-        raise ValueError(f"{fn}: correct must be integer indices of shape (batch,) = "
-                         f"({e.shape[0]},), got {c.dtype} of shape {tuple(c.shape)}")
-    if c.size and not bool(((c >= 0) & (c < e.shape[1])).all()):
+    if not inside[0]:
         raise ValueError(f"{fn}: correct must hold indices in [0, {e.shape[1]}), got "
                          f"values from {int(c.min())} to {int(c.max())}")
     return e, c.astype(xp.int64)

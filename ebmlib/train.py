@@ -16,6 +16,9 @@ def sgd_step(params, eta):
     if not eta > 0:
         raise ValueError(f"sgd_step: eta must be > 0, got {eta!r}")
     x, dx = params.x, params.dx
+    if x.size <= _CHUNK:
+        x -= eta * dx
+        return
     for start in range(0, x.size, _CHUNK):
         x[start:start + _CHUNK] -= eta * dx[start:start + _CHUNK]
 
@@ -26,7 +29,7 @@ def train(params, objective, n_samples, epochs, eta, batch_size=1, seed=0,
 
     ``objective(idx)`` runs fprop and bprop on the samples ``idx`` (an integer
     array), accumulating dL/dW into ``params.dx``, and returns the batch's mean
-    loss. Each epoch visits the samples in a fresh order drawn from ``seed``.
+    loss (a number or a 0-d array, read back once an epoch). Each epoch visits the samples in a fresh order drawn from ``seed``.
     ``eta`` is the learning rate, or a schedule: a function of the epoch
     (0, 1, ...) that returns its rate, e.g. ``lambda t: 0.1 / (1 + t / 5)``.
     ``history["loss"]`` holds each epoch's mean loss; ``on_epoch(epoch)`` may
@@ -49,9 +52,9 @@ def train(params, objective, n_samples, epochs, eta, batch_size=1, seed=0,
         for start in range(0, n_samples, batch_size):
             idx = order[start:start + batch_size]
             params.clear_grad()
-            total += float(objective(idx)) * len(idx)
+            total += objective(idx) * len(idx)
             sgd_step(params, step)
-        history["loss"].append(total / n_samples)
+        history["loss"].append(float(total) / n_samples)
         if on_epoch is not None:
             for key, value in (on_epoch(epoch) or {}).items():
                 history.setdefault(key, []).append(value)

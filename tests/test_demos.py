@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from ebmlib import demos, gradcheck, losses
+from ebmlib.backend import asnumpy, get_backend, to_device
 from ebmlib.modules import State
 
 SEEDS = (0, 1, 2, 3, 4)
@@ -109,14 +110,14 @@ def test_variance_penalty_value_and_gradient():
     gamma = 0.6
     assert np.abs(std - gamma).min() > 0.1  # away from the kink
     value, grad = demos.variance_penalty(Z, gamma)
-    np.testing.assert_allclose(value, np.maximum(0.0, gamma - std).mean())
+    np.testing.assert_allclose(asnumpy(value), np.maximum(0.0, gamma - std).mean())
     assert (std < gamma).any() and (std > gamma).any()
-    assert np.all(np.asarray(grad)[:, std > gamma] == 0.0)  # spread enough: left alone
+    assert np.all(asnumpy(grad)[:, std > gamma] == 0.0)  # spread enough: left alone
     check = gradcheck.check_function("variance_penalty",
                                      lambda: demos.variance_penalty(Z, gamma)[0], Z, grad)
     assert check.ok, check
     point, _ = demos.variance_penalty(np.ones((5, 3)), gamma)  # all on one point: the maximum
-    np.testing.assert_allclose(point, gamma - np.sqrt(1e-4))
+    np.testing.assert_allclose(asnumpy(point), gamma - np.sqrt(1e-4))
 
 
 def test_embedding_penalty_gradient_in_the_weights():
@@ -160,7 +161,7 @@ def _margins(machine, seed):
     """E of the best wrong class minus E of the right one, per training sample,
     and the ratio of the largest to the smallest class energy."""
     X, labels = demos.blobs(seed=seed)
-    e = np.asarray(machine.fprop(X))
+    e = asnumpy(machine.fprop(X))
     rows = np.arange(len(X))
     wrong = np.where(np.arange(e.shape[1]) == labels[:, None], np.inf, e).min(axis=1)
     return wrong - e[rows, labels], e.max(axis=1) / e.min(axis=1)
@@ -209,7 +210,7 @@ def test_snapshots_and_history_lengths():
 def test_hidden_biases_break_the_odd_symmetry(seed):
     b = demos.architecture_b(seed=seed)
     g, bias = State(), b.g1.modules[0].modules[1].bias.x
-    b.g1.fprop(State(np.array([[-0.5], [0.5]]), requires_dx=False), g)
+    b.g1.fprop(State(to_device(np.array([[-0.5], [0.5]])), requires_dx=False), g)
     assert np.abs(bias).max() <= 1.0 and np.abs(bias).min() > 0.0
     assert np.abs(g.x[0] + g.x[1]).max() > 0.1  # with zero biases G1(-x) = -G1(x)
 
@@ -234,3 +235,17 @@ def test_bad_arguments():
         demos.variance_penalty(np.ones((3, 2)), gamma=0.0)
     with pytest.raises(ValueError, match="two-input matcher"):
         demos.embedding_penalty(demos.architecture_a(), np.ones((3, 1)), np.ones((3, 1)))
+
+
+@pytest.mark.skipif(get_backend() != "strict_device", reason="needs pytest --strict-device")
+@pytest.mark.parametrize("loss", sorted(demos.LOSSES))
+def test_a_training_step_reads_back_only_its_input_checks(loss, device_transfers):
+    """On a GPU every read-back of a device value waits for the device. A step reads
+    back only the loss's checks of its energies (finite, answers in range): one per
+    call of a validating function, at most 3; the loss is read once an epoch."""
+    arch = "A" if loss == "energy" else "B"
+    before = device_transfers()
+    r = demos.experiment(arch, loss, epochs=2, snapshots=())
+    steps = 2 * len(r.X)
+    per_step = (device_transfers() - before - 20) / steps    # 20: the epochs' diagnostics
+    assert per_step <= 3, per_step

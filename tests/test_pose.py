@@ -3,7 +3,7 @@ differences, and inference over category and pose with LatentEnergy."""
 import numpy as np
 import pytest
 
-from ebmlib.backend import asnumpy
+from ebmlib.backend import asnumpy, to_device
 from ebmlib.energies import LatentEnergy, Matcher
 from ebmlib.gradcheck import check_energy, check_module
 from ebmlib.modules import Linear, Parameters, ShapeError, State
@@ -14,7 +14,7 @@ RNG = np.random.default_rng(11)
 
 def _image(models, rows):
     out = State()
-    models.fprop(State(np.asarray(rows, float), requires_dx=False), out)
+    models.fprop(State(to_device(np.asarray(rows, float)), requires_dx=False), out)
     return asnumpy(out.x)
 
 
