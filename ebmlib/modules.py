@@ -14,6 +14,9 @@ bprop until cleared with :meth:`Parameters.clear_grad`. Input gradients
 (``inp.dx``) are *overwritten* by each bprop. A state made with
 ``requires_dx=False`` (e.g. the data) gets no input gradient at all.
 
+Shapes are checked on the first call with given shapes, with a message that
+says what was expected; a repeated call with the same shapes skips the checks.
+
 All parameters live in one flat vector, :class:`Parameters` (slide "Assembling
 the Network: training": "pool all the weights ... in a single vector"): each
 module's weights are views into it, so an SGD step is one vector operation.
@@ -22,7 +25,7 @@ import math
 
 import numpy as np
 
-from .backend import to_device, xp
+from .backend import asnumpy, to_device, xp
 
 __all__ = ["ShapeError", "State", "Parameters", "Module", "Linear", "Tanh",
            "Sigmoid", "Euclidean", "L1Distance", "RBF", "Cascade", "nn_layer", "nn_2layer"]
@@ -67,9 +70,9 @@ class Parameters:
         self._views = []  # (State, offset, shape)
 
     def new(self, init):
-        """Append a parameter initialised from the host array ``init``; return
-        its :class:`State`, whose ``x``/``dx`` are views into the pool."""
-        init = np.asarray(init, dtype=self.dtype)
+        """Append a parameter initialised from ``init`` (a host or device array);
+        return its :class:`State`, whose ``x``/``dx`` are views into the pool."""
+        init = np.asarray(asnumpy(init), dtype=self.dtype)
         offset = self.x.size
         self.x = xp.concatenate([self.x, to_device(init.reshape(-1))])
         self.dx = xp.zeros(self.x.size, dtype=self.dtype)
@@ -96,6 +99,8 @@ class Module:
     """Base class: ``fprop(inputs..., out)`` and ``bprop(inputs..., out)``."""
 
     params = None  # the Parameters pool, for modules that have weights
+    # the shapes last checked by fprop and by bprop: a repeated shape is not checked again
+    _fprop_shapes = _bprop_shapes = None
 
     def fprop(self, *states):
         raise NotImplementedError
@@ -130,6 +135,17 @@ def _shape(state):
     return None if state.x is None else state.x.shape
 
 
+def _shapes(inp, out):
+    """The shapes of ``inp.x``, ``out.x`` and ``out.dx``; None if one is unset."""
+    if inp.x is None or out.x is None or out.dx is None:
+        return None
+    return inp.x.shape, out.x.shape, out.dx.shape
+
+
+def _result_type(a, b):
+    return a if a == b else xp.result_type(a, b)
+
+
 class Linear(Module):
     """X_out = W X_in, W of shape (n_out, n_in) (slide "Linear Module").
 
@@ -144,17 +160,22 @@ class Linear(Module):
         self._dw = None  # scratch for dE/dW before it is accumulated
 
     def fprop(self, inp, out):
-        self._expect("fprop", "input x", _shape(inp), (None, self.n_in))
-        w = self.w.x
-        out.resize((inp.x.shape[0], self.n_out), xp.result_type(inp.x.dtype, w.dtype))
-        xp.matmul(inp.x, w.T, out=out.x)
+        x, w = inp.x, self.w.x
+        if x is None or x.shape != self._fprop_shapes:
+            self._expect("fprop", "input x", _shape(inp), (None, self.n_in))
+            self._fprop_shapes = x.shape
+        out.resize((x.shape[0], self.n_out), _result_type(x.dtype, w.dtype))
+        xp.matmul(x, w.T, out=out.x)
 
     def bprop(self, inp, out):
-        self._expect_grad(out)
-        self._expect("bprop", "input x", _shape(inp), (out.x.shape[0], self.n_in))
+        shapes = _shapes(inp, out)
+        if shapes is None or shapes != self._bprop_shapes:
+            self._expect_grad(out)
+            self._expect("bprop", "input x", _shape(inp), (out.x.shape[0], self.n_in))
+            self._bprop_shapes = shapes
         if inp.requires_dx:
             inp.dx = out.dx @ self.w.x
-        dtype = xp.result_type(out.dx.dtype, inp.x.dtype)
+        dtype = _result_type(out.dx.dtype, inp.x.dtype)
         if self._dw is None or self._dw.dtype != dtype:
             self._dw = xp.empty(self.w.x.shape, dtype=dtype)
         xp.matmul(out.dx.T, inp.x, out=self._dw)
@@ -173,14 +194,20 @@ class _Squash(Module):
         self.bias = self.params.new(np.zeros(n))
 
     def fprop(self, inp, out):
-        self._expect("fprop", "input x", _shape(inp), (None, self.n))
-        y = out.resize(inp.x.shape, xp.result_type(inp.x.dtype, self.bias.x.dtype))
-        xp.add(inp.x, self.bias.x, out=y)
+        x, b = inp.x, self.bias.x
+        if x is None or x.shape != self._fprop_shapes:
+            self._expect("fprop", "input x", _shape(inp), (None, self.n))
+            self._fprop_shapes = x.shape
+        y = out.resize(x.shape, _result_type(x.dtype, b.dtype))
+        xp.add(x, b, out=y)
         self._f(y)
 
     def bprop(self, inp, out):
-        self._expect_grad(out)
-        self._expect("bprop", "input x", _shape(inp), out.x.shape)
+        shapes = _shapes(inp, out)
+        if shapes is None or shapes != self._bprop_shapes:
+            self._expect_grad(out)
+            self._expect("bprop", "input x", _shape(inp), out.x.shape)
+            self._bprop_shapes = shapes
         d = self._df(out.x)
         d *= out.dx
         if inp.requires_dx:
@@ -224,14 +251,20 @@ class _Distance(Module):
     dL/dX_in = D'(X_in - Y) dL/dE and dL/dY = -dL/dX_in."""
 
     def fprop(self, inp, y, out):
-        self._expect("fprop", "input x", _shape(inp), (None, None))
-        self._expect("fprop", "input y", _shape(y), inp.x.shape)
+        shapes = (_shape(inp), _shape(y))
+        if shapes != self._fprop_shapes:
+            self._expect("fprop", "input x", shapes[0], (None, None))
+            self._expect("fprop", "input y", shapes[1], inp.x.shape)
+            self._fprop_shapes = shapes
         out.x = self._d(inp.x - y.x)
 
     def bprop(self, inp, y, out):
-        self._expect_grad(out)
-        self._expect("bprop", "input x", _shape(inp), (out.x.shape[0], None))
-        self._expect("bprop", "input y", _shape(y), inp.x.shape)
+        shapes = _shapes(inp, out), _shape(y)
+        if shapes[0] is None or shapes != self._bprop_shapes:
+            self._expect_grad(out)
+            self._expect("bprop", "input x", _shape(inp), (out.x.shape[0], None))
+            self._expect("bprop", "input y", _shape(y), inp.x.shape)
+            self._bprop_shapes = shapes
         d = self._dd(inp.x - y.x) * out.dx[:, None]
         if inp.requires_dx:
             inp.dx = d
@@ -309,19 +342,16 @@ class Cascade(Module):
             raise ValueError("Cascade: the modules hold weights in different Parameters "
                              "pools; build them with the same `params` to pool them")
         self.params = next(iter(pools.values()), None)
-        self.modules = modules
-        self.states = [State() for _ in modules[:-1]]
+        self.modules, self._backward = modules, modules[::-1]
+        self.states = tuple(State() for _ in modules[:-1])
 
     def fprop(self, inp, out):
-        ins = [inp, *self.states]
-        outs = [*self.states, out]
-        for module, i, o in zip(self.modules, ins, outs):
+        for module, i, o in zip(self.modules, (inp, *self.states), (*self.states, out)):
             module.fprop(i, o)
 
     def bprop(self, inp, out):
-        ins = [inp, *self.states]
-        outs = [*self.states, out]
-        for module, i, o in zip(self.modules[::-1], ins[::-1], outs[::-1]):
+        for module, i, o in zip(self._backward, (inp, *self.states)[::-1],
+                                (out, *self.states[::-1])):
             module.bprop(i, o)
 
     def __repr__(self):
