@@ -183,7 +183,7 @@ def learn_templates(loss="energy", seed=0, epochs=30, eta=None, n=150, loud=3.0,
     def objective(idx):
         values, grad = fn(machine.fprop(X[idx], answers), y[idx], **kwargs)
         machine.bprop(grad / len(idx))
-        return float(values.mean())
+        return values.mean()
 
     def distance(_=None):
         d = template_distances(inner.templates.x)

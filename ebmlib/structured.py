@@ -143,7 +143,7 @@ def train_chain(machine, X, Y, margin=0.0, epochs=5, eta=0.125, seed=0, average=
         used.append(machine.w.x.copy())
         loss, grad = structured_loss(machine, X[int(idx[0])], Y[int(idx[0])], margin)
         machine.w.dx[...] += grad
-        return float(loss)
+        return loss
 
     history = train(machine.params, objective, len(X), epochs, eta, 1, seed,
                     on_epoch=lambda _: {"w": machine.w.x.copy()})
