@@ -3,7 +3,8 @@
 For each page of ``_toc.yml`` it checks that
 
 * MathJax typeset the math (``mjx-container`` elements where the page has
-  math, and no raw TeX delimiters left in the visible text),
+  math, and no raw TeX delimiters left in the visible text), each with its
+  assistive MathML (``mjx-assistive-mml``) for screen readers,
 * every image loaded (``naturalWidth > 0``),
 * no ``<script src>`` or ``<link href>`` points to a remote address,
 * the page attempted no network request at all: every non-``file://``
@@ -13,8 +14,17 @@ For each page of ``_toc.yml`` it checks that
 and, when ``EBM_BOOK_SCREENSHOTS`` names a folder, saves a full-page screenshot
 of each page there. On every page whose notebook holds animations
 (``ebmlib.plot.surface_animation``), each one is found and played: its controls
-exist, stepping and the slider change the shown frame, playing advances it,
-pausing stops it, all with no network request.
+exist, stepping and the slider change the shown frame and its alt text, playing
+advances it, pausing stops it, all with no network request.
+
+Accessibility (WCAG 2.1 AA), on every page of ``_toc.yml`` and on ``index.html``,
+``search.html`` and ``genindex.html``: an axe-core audit (``axe-playwright-python``
+bundles it) finds no violation of the WCAG 2.1 A/AA rules nor of axe's best
+practices, whatever its impact; every ``<img>`` has alt text that is not a file
+name (``alt=""`` only on an image marked ``role="presentation"``); and every figure
+of a chapter (an image output or an animation) sits in a ``<figure>`` with a
+caption. ``test_book_figures.py`` checks the same texts in the committed
+notebooks, without a browser.
 
 Which HTML is tested:
 
@@ -45,6 +55,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from test_book_figures import bad_alt
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP_MESSAGE = "headless Chromium not found: install it with `apt-get install -y chromium`"
@@ -96,6 +108,12 @@ def notebook_animations(page: str) -> int:
 
 
 ANIMATED = {page: n for page in PAGES if (n := notebook_animations(page))}
+# Every page of the book, and the pages Sphinx adds.
+AUDITED = [f"{page}.html" for page in PAGES] + ["index.html", "search.html", "genindex.html"]
+# What the audit checks: WCAG 2.1 levels A and AA, and axe's best practices.
+AUDIT_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+# A page that only sends the browser on (the book's index.html) is audited where it lands.
+REDIRECT = re.compile(r'<meta http-equiv="Refresh"', re.IGNORECASE)
 ANIMATION_ACTIONS = ("first", "previous", "play", "pause", "next", "last")
 
 
@@ -126,13 +144,14 @@ def chromium_path() -> str:
 def current_build(html: Path) -> bool:
     """Whether ``html`` is a build of the sources as they are: each page newer than its
     chapter, and every page newer than what all of them depend on (the configuration, the
-    bibliography, the build extension and ``ebmlib`` but its grader, which Sphinx does not
-    track)."""
+    bibliography, the build extensions and their templates, and ``ebmlib`` but its grader,
+    which Sphinx does not track)."""
     pages = {html / f"{p}.html": [ROOT / f"{p}{ext}" for ext in (".md", ".ipynb")] for p in PAGES}
     if not all(page.is_file() for page in pages):
         return False
     shared = [ROOT / "_config.yml", ROOT / "_toc.yml", ROOT / "book" / "references.bib",
-              *(ROOT / "book" / "_ext").glob("*.py"), *(ROOT / "ebmlib").glob("*.py")]
+              *(f for f in (ROOT / "book" / "_ext").rglob("*") if f.is_file()),
+              *(ROOT / "ebmlib").glob("*.py")]
     newest_shared = max(s.stat().st_mtime for s in shared)
     return all(page.stat().st_mtime > max([newest_shared] + [s.stat().st_mtime for s in sources
                                                                if s.is_file()])
@@ -281,6 +300,10 @@ def test_page_reads_offline(page_name, book_html, browser, screenshot_dir):
             n_typeset = page.locator("mjx-container").count()
             if n_typeset < n_math:
                 problems.append(f"{n_math} math elements, only {n_typeset} typeset by MathJax")
+            n_spoken = page.locator("mjx-container > mjx-assistive-mml > math").count()
+            if n_spoken < n_typeset:
+                problems.append(f"{n_typeset} typeset formulas, only {n_spoken} with assistive "
+                                f"MathML for screen readers (mathjax3_config in _config.yml)")
 
         # every image loaded
         images = page.evaluate(WAIT_IMAGES)
@@ -306,7 +329,7 @@ def test_animations_play_offline(page_name, book_html, browser):
     assert html_file.is_file(), f"{page_name} was not built: {html_file} is missing"
     problems: list[str] = []
     with _offline_page(browser, html_file, problems) as page:
-        players = page.locator("div.ebm-animation")
+        players = page.locator("figure.ebm-animation")
         assert players.count() == ANIMATED[page_name], (
             f"{page_name}: {players.count()} animation players on the page, "
             f"{ANIMATED[page_name]} in the notebook")
@@ -325,9 +348,12 @@ def test_animations_play_offline(page_name, book_html, browser):
             def shown():
                 return img.get_attribute("src"), counter.inner_text(), slider.input_value()
 
-            first = shown()
+            first, first_alt = shown(), img.get_attribute("alt")
             buttons["next"].click()
-            second = shown()
+            second, second_alt = shown(), img.get_attribute("alt")
+            if bad_alt(second_alt) or second_alt == first_alt:
+                problems.append(f"player {i}: stepping does not describe the new frame: "
+                                f"{first_alt!r}, then {second_alt!r}")
             buttons["previous"].click()
             slider.fill(str(n - 1))
             end = shown()
@@ -348,6 +374,56 @@ def test_animations_play_offline(page_name, book_html, browser):
             if shown() != paused:
                 problems.append(f"player {i}: pausing did not stop it")
     assert not problems, f"{page_name} ({html_file}):\n  " + "\n  ".join(problems)
+
+
+def _wait_for_mathjax(page):
+    """Until MathJax has typeset the page, if it has math."""
+    if page.locator(".math").count():
+        page.wait_for_function("() => window.MathJax && MathJax.startup && "
+                               "MathJax.startup.promise", timeout=MATHJAX_TIMEOUT_MS)
+        page.evaluate(WAIT_MATHJAX)
+
+
+# Every <img>: its alt text and role, and, for a chapter's figure (an output of
+# a code cell, or an animation player), the caption of the <figure> around it.
+IMAGE_TEXTS = """() => Array.from(document.images, i => {
+  const output = i.closest(".cell_output, .ebm-animation");
+  const figure = output && i.closest("figure");
+  const caption = figure && figure.querySelector("figcaption");
+  return {src: (i.getAttribute("src") || "").slice(0, 80), alt: i.getAttribute("alt"),
+          role: i.getAttribute("role"), figure: Boolean(output),
+          caption: caption ? caption.innerText.trim() : null};
+})"""
+
+
+@pytest.mark.parametrize("page_file", AUDITED)
+def test_page_passes_the_accessibility_audit(page_file, book_html, browser):
+    Axe = pytest.importorskip("axe_playwright_python.sync_playwright",
+                              reason="install axe-playwright-python: "
+                                     "pip install -r requirements.txt").Axe
+
+    html_file = book_html / page_file
+    assert html_file.is_file(), f"{page_file} was not built: {html_file} is missing"
+    problems: list[str] = []
+    with _offline_page(browser, html_file, problems) as page:
+        if REDIRECT.search(html_file.read_text(encoding="utf-8")):   # index.html
+            page.wait_for_url(lambda url: url != html_file.as_uri(), wait_until="load")
+        _wait_for_mathjax(page)
+        page.evaluate(WAIT_IMAGES)
+        images = page.evaluate(IMAGE_TEXTS)
+        found = Axe().run(page, options={"runOnly": {"type": "tag", "values": AUDIT_TAGS},
+                                         "resultTypes": ["violations"]})
+    for v in found.response["violations"]:
+        targets = [n["target"] for n in v["nodes"][:3]]
+        problems.append(f"axe {v['impact']}: {v['id']} on {len(v['nodes'])} element(s), "
+                        f"{v['help']} ({v['helpUrl']}): {targets}")
+    for image in images:
+        why = bad_alt(image["alt"], image["role"])
+        if why:
+            problems.append(f"<img src={image['src']!r}>: {why}")
+        if image["figure"] and not image["caption"]:
+            problems.append(f"<img src={image['src']!r}>: a figure without a caption")
+    assert not problems, f"{page_file} ({html_file}):\n  " + "\n  ".join(problems)
 
 
 def test_every_chapter_is_in_the_build(book_html):
