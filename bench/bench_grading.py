@@ -10,7 +10,17 @@ Reports, with the sandbox this machine allows (bubblewrap as root here):
   solution hangs, under the default limits (each test gets 20 times the reference
   solution's time, at least 2 s).
 
-    python bench/bench_grading.py [--submissions 100] [--hanging 10] [--jobs 2]
+With ``--cluster`` (needs ``pip install 'ebmlib[cluster]'``), in the same run:
+
+- the time per notebook of grading the same class through a Dask scheduler
+  (``--scheduler local:J``, J worker processes) against local ``-j J``: the grading loop
+  alone, both pools started beforehand; target: within 10 %;
+- the scheduler's own cost per task, with trivial tasks sent through the same loop (and
+  with Dask's ``Client.map`` alone, for comparison);
+- the time to grade each solution notebook of the course, one at a time, for the estimate
+  of a larger class.
+
+    python bench/bench_grading.py [--submissions 100] [--hanging 10] [--jobs 2] [--cluster]
 """
 import argparse
 import os
@@ -25,7 +35,9 @@ import time
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from ebmlib.grading import grader
+from ebmlib.grading import grader, submissions
+from ebmlib.grading.batch import collect_task, finish, load
+from ebmlib.grading.batch import run as run_tasks
 from ebmlib.grading.exercise import load_exercise
 from ebmlib.grading.notebook import read_submission
 from ebmlib.grading.sandbox import Limits, isolation
@@ -123,11 +135,82 @@ def batch(source, subs, out, jobs):
     return time.monotonic() - start
 
 
+def grading_loop(pool, tasks, limits):
+    """Seconds to grade ``tasks`` through ``pool`` with the grader's own loop; every result
+    must be full marks."""
+    start = time.monotonic()
+    for task, result in run_tasks(collect_task, tasks, pool, "grading", prepare=load, finish=finish):
+        assert not isinstance(result, Exception) and result["points"] == 1, result
+    return time.monotonic() - start
+
+
+def cluster_figures(source, subs, jobs, trivial=2000):
+    """Per-notebook seconds through ``local:jobs`` and through ``-j jobs`` on the notebooks of
+    ``subs`` that do not hang, and the per-task seconds of trivial tasks."""
+    from ebmlib.grading.cluster import Cluster
+    from ebmlib.grading.exercise import load_exercises
+    limits = Limits()
+    exercises = load_exercises(source, source.parent / "hidden")
+    good = root_without_hanging(subs)
+    iso = isolation([source, good])
+    _, tasks, _ = submissions.plan(good, exercises, good.parent / "plan", limits, iso)
+    for exercise in exercises:
+        grader.reference(read_submission(source / exercise.filename)[0], exercise, limits)
+    cluster = Cluster(f"local:{jobs}", [source, good])
+    try:
+        grading_loop(cluster, tasks[:2 * jobs], limits)   # warm both pools: imports, caches
+        grading_loop(jobs, tasks[:2 * jobs], limits)
+        local = grading_loop(jobs, tasks, limits) / len(tasks)
+        dask = grading_loop(cluster, tasks, limits) / len(tasks)
+        start = time.monotonic()
+        for _, result in run_tasks(first, [(k, iso) for k in range(trivial)], cluster, "trivial"):
+            assert not isinstance(result, Exception), result
+        loop_task = (time.monotonic() - start) / trivial
+        start = time.monotonic()
+        cluster.client.gather(cluster.client.map(abs, range(trivial), pure=False))
+        map_task = (time.monotonic() - start) / trivial
+    finally:
+        cluster.close()
+    return len(tasks), local, dask, loop_task, map_task
+
+
+def first(task):
+    """A trivial task: its first item."""
+    return task[0]
+
+
+def root_without_hanging(subs):
+    """A copy of the class ``subs`` without its hanging notebooks."""
+    good = subs.parent / "good"
+    for path in sorted(subs.glob("*/bench.ipynb")):
+        if "while True" not in path.read_text():
+            (good / path.parent.name).mkdir(parents=True)
+            shutil.copy(path, good / path.parent.name / path.name)
+    return good
+
+
+def course_notebooks():
+    """Seconds to grade each solution notebook of the course, one at a time, sandboxed."""
+    from ebmlib.grading.exercise import load_exercises, source_cells
+    course = pathlib.Path(__file__).resolve().parents[1] / "exercises"
+    limits = Limits()
+    iso = isolation([course])
+    seconds = {}
+    for exercise in load_exercises(course / "source", course / "hidden"):
+        grader.reference(source_cells(exercise), exercise, limits)
+        start = time.monotonic()
+        result = grader.grade(source_cells(exercise), exercise, limits, iso)
+        seconds[exercise.name] = time.monotonic() - start
+        assert result["points"] == exercise.maximum - sum(exercise.manual.values()), result
+    return seconds
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--submissions", type=int, default=100)
     parser.add_argument("--hanging", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--cluster", action="store_true", help="also the Dask figures")
     args = parser.parse_args()
     root = pathlib.Path(tempfile.mkdtemp(prefix="ebm-bench-"))
     os.chmod(root, 0o755)
@@ -137,6 +220,9 @@ def main():
         per_notebook, iso = overhead(source, subs)
         seconds = batch(source, subs, root / "out", args.jobs)
         hanging = all_hang(root, args.jobs)
+        if args.cluster:
+            figures = cluster_figures(source, subs, args.jobs)
+            course = course_notebooks()
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"isolation: {iso.reason if iso.enabled else 'OFF (' + iso.reason + ')'}; "
@@ -146,6 +232,17 @@ def main():
           f"function: {seconds:.1f} s ({seconds / args.submissions:.2f} s each)   (target < 300 s)")
     print("one course notebook whose every solution hangs, default limits: " + ", ".join(
         f"{name} {t:.0f} s" for name, t in hanging.items()) + f"; {sum(hanging.values()):.0f} s in all")
+    if args.cluster:
+        count, local, dask, loop_task, map_task = figures
+        print(f"cluster: {count} notebooks, grading loop only: -j {args.jobs} {local:.3f} s per "
+              f"notebook, --scheduler local:{args.jobs} {dask:.3f} s per notebook: "
+              f"{100 * (dask / local - 1):+.1f} %   (target: within 10 %)")
+        print(f"scheduler's cost per task (trivial tasks, local:{args.jobs}): "
+              f"{1e3 * loop_task:.2f} ms through the grader's loop, {1e3 * map_task:.2f} ms with "
+              f"Client.map alone")
+        print("grading each course notebook's solution, one at a time: " + ", ".join(
+            f"{name} {t:.1f} s" for name, t in course.items()) +
+            f"; mean {statistics.mean(course.values()):.1f} s")
 
 
 if __name__ == "__main__":

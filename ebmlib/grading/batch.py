@@ -1,15 +1,22 @@
 """Many gradings at once: the worker tasks, a process pool, a progress bar with an ETA.
 
 Kernels are started only inside the tasks, so with ``jobs > 1`` the parent
-process never holds a kernel or a ZeroMQ context when it forks its workers.
+process never holds a kernel or a ZeroMQ context when it forks its workers. A
+notebook is graded in two steps: a worker runs it (:func:`collect_task`, on a local
+process or a cluster's worker, see :mod:`~.cluster`), and the grader's process judges
+what came back (:func:`finish`).
 """
+import asyncio
 import concurrent.futures
 import hashlib
 import json
 import multiprocessing
 import os
+import pathlib
 import signal
 import sys
+import threading
+import time
 
 import numpy as np
 from tqdm import tqdm
@@ -20,39 +27,47 @@ from .notebook import Unreadable, read_bytes, read_submission
 from .report import not_graded
 
 
-def run(function, tasks, jobs, desc):
-    """Yield ``(task, result)`` as tasks finish; a task that fails yields its exception."""
+class Ready(Exception):
+    """Raised by a task's ``prepare`` when its result is known without running it."""
+
+    def __init__(self, result):
+        super().__init__()
+        self.result = result
+
+
+def run(function, tasks, pool, desc, prepare=None, finish=None):
+    """Yield ``(task, result)`` as tasks finish; a task that fails yields its exception.
+
+    ``pool`` is a number of local processes (:class:`Processes`) or a
+    :class:`~.cluster.Cluster`; at most ``pool.slots`` tasks are in flight, each sent as
+    ``prepare(task)`` (default: the task itself) just before it is sent, so memory does
+    not grow with the class; ``finish(task, output)`` (default: the output) makes the
+    result of what came back."""
+    pool = Processes(pool) if isinstance(pool, int) else pool
     tqdm.monitor_interval = 0  # no monitor thread in a process that forks workers
+    todo = iter(tasks)
     with tqdm(total=len(tasks), desc=desc, unit="notebook", file=sys.stderr,
-              dynamic_ncols=True) as bar:
-        if jobs <= 1 or len(tasks) <= 1:
-            for task in tasks:
+              dynamic_ncols=True) as bar, pool:
+        running = {}
+        while True:
+            while len(running) < pool.slots and (task := next(todo, None)) is not None:
                 try:
-                    result = function(task)
-                except Exception as exc:
-                    result = exc
+                    running[pool.submit(function, prepare(task) if prepare else task)] = task
+                except Ready as ready:
+                    bar.update()
+                    yield task, ready.result
+            if not running:
+                return
+            done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                task, output = running.pop(future), pool.result(future)
+                if finish is not None and not isinstance(output, Exception):
+                    try:
+                        output = finish(task, output)
+                    except Exception as exc:
+                        output = exc
                 bar.update()
-                yield task, result
-            return
-        context = multiprocessing.get_context("fork")
-        pool = concurrent.futures.ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context,
-                                                      initializer=_die_with_parent,
-                                                      initargs=(os.getpid(),))
-        try:
-            futures = {pool.submit(function, task): task for task in tasks}
-            for future in concurrent.futures.as_completed(futures):
-                try:
-                    result = future.result()
-                except Exception as exc:
-                    result = exc
-                bar.update()
-                yield futures[future], result
-        except BaseException:   # Ctrl-C, SIGTERM, or the caller stopped: no worker goes on
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.kill()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
+                yield task, output
 
 
 def _die_with_parent(parent):
@@ -65,6 +80,50 @@ def _die_with_parent(parent):
             os._exit(1)
 
 
+class Processes:
+    """The local pool: ``jobs`` processes (none for one job), which die with the grader.
+    They are forked, unless this process runs other threads (a cluster's client): then
+    they start afresh, as a fork would copy those threads' locks but not the threads."""
+
+    def __init__(self, jobs):
+        self.jobs, self.slots, self.executor = jobs, 2 * jobs if jobs > 1 else 1, None
+
+    def __enter__(self):
+        if self.jobs > 1:
+            start = "fork" if threading.active_count() == 1 else "spawn"
+            self.executor = concurrent.futures.ProcessPoolExecutor(
+                self.jobs, mp_context=multiprocessing.get_context(start),
+                initializer=_die_with_parent, initargs=(os.getpid(),))
+        return self
+
+    def submit(self, function, task):
+        if self.executor is not None:
+            return self.executor.submit(function, task)
+        future = concurrent.futures.Future()
+        try:
+            future.set_result(function(task))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    @staticmethod
+    def result(future):
+        try:
+            return future.result()
+        except Exception as exc:
+            return exc
+
+    def __exit__(self, kind, value, traceback):
+        if self.executor is None:
+            return
+        if kind is not None:   # Ctrl-C, SIGTERM, or the caller stopped: no worker goes on
+            for process in list(getattr(self.executor, "_processes", {}).values()):
+                process.kill()
+            self.executor.shutdown(wait=False, cancel_futures=True)
+        else:
+            self.executor.shutdown()
+
+
 def reference_task(task):
     """``(exercise, limits)`` -> the expected outputs and the time of every case, and the
     time of the slowest cell."""
@@ -73,21 +132,46 @@ def reference_task(task):
     return [(case.expected, case.seconds) for case in exercise.cases], exercise.cell_seconds
 
 
-def grade_file_task(task):
-    """``(student, exercise, (path, digest), key, limits, isolation)`` -> the result of one
-    notebook, read again safely (:func:`~.notebook.read_bytes`); if its bytes are no longer
-    those its key was made from, it waits for the next run."""
+def load(task):
+    """The argument of :func:`collect_task` for a planned notebook ``(student, exercise,
+    (path, digest), key, limits, isolation)``: its bytes read again safely
+    (:func:`~.notebook.read_bytes`), sent with the exercise as a worker needs it
+    (:meth:`~.exercise.Exercise.for_worker`). Raises :class:`Ready` with the result if the
+    file is now unreadable, or if its bytes are no longer those its key was made from (it
+    waits for the next run)."""
     _, exercise, (path, digest), key, limits, iso = task
     try:
         data = read_bytes(path)
-        if file_digest(data) != digest:
-            return not_graded(exercise, "pending", "the notebook changed while it was being "
-                                                   "graded; the next run grades it", None)
-        cells, _ = read_submission(path, data)
     except Unreadable as exc:
-        return not_graded(exercise, "unreadable", str(exc), key)
-    result = grader.grade(cells, exercise, limits, iso)
-    result.update(notebook=exercise.filename, key=key, message="")
+        raise Ready(not_graded(exercise, "unreadable", str(exc), key)) from None
+    if file_digest(data) != digest:
+        raise Ready(not_graded(exercise, "pending", "the notebook changed while it was being "
+                                                    "graded; the next run grades it", None))
+    return exercise.for_worker(), path.name, data, limits, iso
+
+
+def collect_task(task):
+    """``(exercise, file name, bytes, limits, isolation)`` -> what the notebook's kernel
+    handed back, for :func:`finish` to judge: ``("unreadable", message)`` or
+    ``("run", run, seconds)`` (a :class:`~.grader.Run`: plain data)."""
+    exercise, name, data, limits, iso = task
+    start = time.monotonic()
+    try:
+        cells, _ = read_submission(pathlib.PurePath(name), data)
+    except Unreadable as exc:
+        return "unreadable", str(exc)
+    run = asyncio.run(grader.collect(cells, exercise, limits, iso))
+    return "run", run, time.monotonic() - start
+
+
+def finish(task, outcome):
+    """The result of the planned notebook ``task`` from what :func:`collect_task` brought
+    back: every verdict is made here, in the grader's process."""
+    _, exercise, _, key, limits, _ = task
+    if outcome[0] == "unreadable":
+        return not_graded(exercise, "unreadable", outcome[1], key)
+    result = grader.score(exercise, outcome[1], limits)
+    result.update(duration=round(outcome[2], 3), notebook=exercise.filename, key=key, message="")
     return result
 
 

@@ -1,5 +1,6 @@
 """``python -m ebmlib.grading``: release, check, grade, verify."""
 import argparse
+import contextlib
 import dataclasses
 import hmac
 import os
@@ -62,6 +63,9 @@ def _parser():
     p.add_argument("--manual", metavar="SCORES_CSV", help="merge the hand scores of written "
                    "answers (OUT_DIR/manual/scores.csv, filled in) into grades.csv, results and "
                    "feedback; a bad row stops the merge, and nothing changes")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run the notebooks on a Dask cluster: "
+                   "the scheduler's address (tcp://HOST:PORT), or local:N for N local worker "
+                   "processes; needs pip install 'ebmlib[cluster]' (see exercises/CLUSTER.md)")
     p.add_argument("--secret", metavar="TEXT", help="the instructor's secret from which each "
                    "student's hidden test inputs are drawn (default: the key file)")
     p.add_argument("--secret-file", metavar="PATH", help="a file holding that secret (default: "
@@ -201,7 +205,35 @@ def grade_command(args):
         return 2
     out.mkdir(parents=True, exist_ok=True)
     limits = _limits(args)
-    iso = _isolation([source, hidden, folder, out])
+    with _pool(args, [source, hidden, folder, out]) as (pool, iso):
+        if pool is None:
+            return 2
+        return _grade(args, start, source, exercises, folder, out, limits, pool, iso)
+
+
+@contextlib.contextmanager
+def _pool(args, private):
+    """``(pool, isolation)`` where notebooks run: ``-j`` local processes, or the Dask
+    cluster of ``--scheduler`` (``(None, None)``, the error printed, if it cannot be used)."""
+    if not args.scheduler:
+        yield args.jobs, _isolation(private)
+        return
+    from . import cluster
+    try:
+        pool = cluster.Cluster(args.scheduler, [os.path.realpath(p) for p in private])
+    except cluster.ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        yield None, None
+        return
+    try:
+        if not pool.isolation.enabled:
+            _warn(pool.isolation)
+        yield pool, pool.isolation
+    finally:
+        pool.close()
+
+
+def _grade(args, start, source, exercises, folder, out, limits, pool, iso):
     secret = _secret(args, out)
     for ex in exercises:  # another secret, other hidden inputs: every notebook is graded again
         ex.digest = hmac.new(secret, ex.digest.encode(), "sha256").hexdigest()
@@ -224,12 +256,11 @@ def grade_command(args):
     done = 0
     try:
         with _stop_on_sigterm():
-            for task, result in batch.run(batch.grade_file_task, tasks, args.jobs, "grading"):
+            for task, result in batch.run(batch.collect_task, tasks, pool, "grading",
+                                          prepare=batch.load, finish=batch.finish):
                 name, exercise = task[0], task[1]
                 if isinstance(result, Exception):
-                    result = report.not_graded(exercise, "crashed", f"the grader failed on this "
-                                               f"notebook ({type(result).__name__}: {result}); it "
-                                               f"will be graded again on the next run", None)
+                    result = _crashed(exercise, result)
                 students[name][0][exercise.name] = result
                 done += 1
                 _write(out, name, students[name], exercises, iso, names.get(name),
@@ -261,6 +292,14 @@ def grade_command(args):
     if not iso.enabled:
         _warn(iso)
     return 0
+
+
+def _crashed(exercise, exc):
+    """The result of a notebook whose grading failed (graded again on the next run)."""
+    why = str(exc) if type(exc).__name__ == "WorkersDied" else \
+        f"the grader failed on this notebook ({type(exc).__name__}: {exc})"
+    return report.not_graded(exercise, "crashed", f"{why}; it will be graded again on the "
+                                                  f"next run", None)
 
 
 def _written_answers(found, students, exercises, out):

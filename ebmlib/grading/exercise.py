@@ -77,6 +77,12 @@ class Exercise:
         return dataclasses.replace(self, cases=[own(c) if c.hidden and callable(c.test.args)
                                                 else c for c in self.cases])
 
+    def for_worker(self):
+        """What a worker needs to run the tests: the inputs, not the instructor's notebook,
+        the expected values or the tests' source."""
+        return dataclasses.replace(self, notebook=None, cases=[
+            dataclasses.replace(c, expected=None, test=None) for c in self.cases])
+
     @classmethod
     def from_release(cls, metadata):
         """The public part of an exercise, from a released notebook's metadata."""

@@ -10,8 +10,10 @@ import csv
 import datetime
 import hashlib
 import html
+import io
 import json
 import math
+import os
 import pathlib
 import sys
 
@@ -59,10 +61,10 @@ def write_student(out, result):
     """Write ``results/<student>.json`` and ``feedback/<student>.md``."""
     path = result_path(out, result["student"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    _replace(path, json.dumps(result, indent=1) + "\n")
     feedback = pathlib.Path(out) / "feedback" / f"{result['student']}.md"
     feedback.parent.mkdir(parents=True, exist_ok=True)
-    feedback.write_text(markdown(result), errors="backslashreplace")  # a file name not UTF-8
+    _replace(feedback, markdown(result))
 
 
 def write_csv(out, results, names, manual=False):
@@ -133,8 +135,18 @@ def _exercise(result, exercise):
 def write_rows(path, rows):
     """Every CSV the grader writes: each cell made inert (see :func:`_inert`), quoted as needed
     (a comma, a quote, a line break)."""
-    with open(path, "w", newline="", errors="backslashreplace") as f:
-        csv.writer(f).writerows([[_inert(str(cell)) for cell in row] for row in rows])
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows([[_inert(str(cell)) for cell in row] for row in rows])
+    _replace(pathlib.Path(path), text.getvalue())
+
+
+def _replace(path, text):
+    """Write ``path`` whole or not at all (a grader killed mid-write leaves the previous
+    file); a file name that is not UTF-8 is written escaped."""
+    part = path.with_name(f".{path.name}.part")
+    with open(part, "w", newline="", errors="backslashreplace") as f:
+        f.write(text)
+    os.replace(part, path)
 
 
 def _inert(text):

@@ -12,7 +12,8 @@ bubblewrap (``bwrap``), in a new root that holds only
 
 ``--unshare-all`` leaves it no network (the grader talks to it over Jupyter's
 ``ipc`` transport, Unix sockets in ``ipc/``), no view of other processes, and
-``--die-with-parent`` ends it when its grader dies. As root, bubblewrap sets up the
+``--die-with-parent`` ends it when its grader dies (as does the process that starts
+bubblewrap: a grader killed while it starts a kernel leaves none behind). As root, bubblewrap sets up the
 namespaces and the kernel then runs as a fresh unprivileged uid per worker; without
 root, bubblewrap uses an unprivileged user namespace. Where neither works,
 :func:`isolation` says why and the kernel runs with limits only.
@@ -36,6 +37,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import nbformat
@@ -48,16 +50,20 @@ from nbclient.exceptions import CellExecutionComplete, CellTimeoutError, DeadKer
 
 from . import cgroup
 
-LIMIT_SCRIPT = ("import os, resource, sys\n"
-                "for name, value in zip(('AS', 'FSIZE', 'NPROC', 'CORE'), sys.argv[1:5]):\n"
+LIMIT_SCRIPT = ("import ctypes, os, resource, sys\n"
+                "if sys.platform == 'linux':  # die with the grader, also if it died since the fork\n"
+                "    ctypes.CDLL(None).prctl(1, 9)\n"
+                "    if os.getppid() != int(sys.argv[1]):\n"
+                "        os._exit(1)\n"
+                "for name, value in zip(('AS', 'FSIZE', 'NPROC', 'CORE'), sys.argv[2:6]):\n"
                 "    try:\n"
                 "        resource.setrlimit(getattr(resource, 'RLIMIT_' + name), (int(value),) * 2)\n"
                 "    except (ValueError, OSError):\n"
                 "        pass\n"
-                "if sys.argv[5] != '-':\n"
-                "    with open(sys.argv[5], 'w') as f:\n"
+                "if sys.argv[6] != '-':\n"
+                "    with open(sys.argv[6], 'w') as f:\n"
                 "        f.write(str(os.getpid()))\n"
-                "os.execvp(sys.argv[6], sys.argv[6:])")
+                "os.execvp(sys.argv[7], sys.argv[7:])")
 # the machine's settings of the numeric libraries reach the kernel as they are
 NUMERIC_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "NPY_DISABLE_CPU_FEATURES",
                     "NPY_ENABLE_CPU_FEATURES")
@@ -173,8 +179,9 @@ def _probe():
 
 
 def worker_uid():
-    """An unprivileged uid unique to this grading process (so limits and files are per worker)."""
-    return 100000 + os.getpid()
+    """An unprivileged uid unique to this grading thread (so limits and files are per worker,
+    also on a cluster's worker that grades in several threads)."""
+    return 100000 + threading.get_native_id()
 
 
 def _sandbox(folder, limits, root, uid):
@@ -315,7 +322,7 @@ class Kernel:
 
     def _command(self):
         memory = self.limits.memory_mb << 20
-        cmd = [sys.executable, "-I", "-S", "-c", LIMIT_SCRIPT, str(memory),
+        cmd = [sys.executable, "-I", "-S", "-c", LIMIT_SCRIPT, str(os.getpid()), str(memory),
                str(self.limits.file_mb << 20), str(self.limits.processes), "0",
                self.memory.procs if self.memory else "-"]
         if self.iso.enabled:

@@ -6,7 +6,7 @@ import os
 import pathlib
 
 from ebmlib.grading import report
-from ebmlib.grading.batch import file_digest, grade_file_task
+from ebmlib.grading.batch import Ready, collect_task, file_digest, finish, load
 from ebmlib.grading.exercise import Exercise
 from ebmlib.grading.sandbox import NO_ISOLATION, Limits
 from ebmlib.grading.submissions import locate, plan
@@ -89,6 +89,14 @@ def test_plan_reads_each_notebook_once_and_never_follows_or_blocks(tmp_path):
     assert "is larger than 32 MB" in status["huge"]
     assert all(students[n][0]["losses"]["status"] == "unreadable"
                for n in ("zero", "copycat", "instructor", "pipe", "folder", "huge"))
+
+
+def grade_file_task(task):
+    """Grade a planned notebook as ``grade`` does: read again, run, judged here."""
+    try:
+        return finish(task, collect_task(load(task)))
+    except Ready as ready:
+        return ready.result
 
 
 def test_the_grade_task_reads_again_safely_and_grades_only_the_planned_bytes(tmp_path):
