@@ -2,6 +2,8 @@
 
 Only root can make one here; :func:`parent` says where this process can, and
 :class:`MemoryGroup` is one group, joined by writing a pid to :attr:`MemoryGroup.procs`.
+A group is named after its grader's pid, so a grader finds, empties and removes those
+of graders that died.
 """
 import functools
 import os
@@ -37,10 +39,21 @@ def parent():
         try:
             probe.mkdir()
             probe.rmdir()
-            return base
         except OSError:
             continue
+        _sweep(base)
+        return base
     return None
+
+
+def _sweep(base):
+    """Empty and remove the groups of graders that died: a grader killed while bubblewrap
+    starts a kernel (before bubblewrap's --die-with-parent holds) leaves that kernel, idle,
+    in its group."""
+    for group in base.glob("ebm-*-*"):
+        pid = group.name.split("-")[1]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            _empty(group)
 
 
 class MemoryGroup:
@@ -78,18 +91,23 @@ class MemoryGroup:
             return False
 
     def remove(self):
-        for _ in range(50):
+        _empty(self.path)
+
+
+def _empty(path):
+    """Kill every process of the group ``path``, then remove it."""
+    for _ in range(50):
+        try:
+            pids = (path / "cgroup.procs").read_text().split()
+        except OSError:
+            return
+        for pid in pids:
             try:
-                pids = (self.path / "cgroup.procs").read_text().split()
-            except OSError:
-                return
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(0.02)
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        try:
+            path.rmdir()
+            return
+        except OSError:
+            time.sleep(0.02)

@@ -13,7 +13,9 @@ bubblewrap (``bwrap``), in a new root that holds only
 ``--unshare-all`` leaves it no network (the grader talks to it over Jupyter's
 ``ipc`` transport, Unix sockets in ``ipc/``), no view of other processes, and
 ``--die-with-parent`` ends it when its grader dies (as does the process that starts
-bubblewrap: a grader killed while it starts a kernel leaves none behind). As root, bubblewrap sets up the
+bubblewrap, and an unsandboxed kernel; a grader killed in the milliseconds before
+bubblewrap's own setting holds leaves that kernel idle in its memory group, which the
+next grader on the machine empties, see :mod:`~.cgroup`). As root, bubblewrap sets up the
 namespaces and the kernel then runs as a fresh unprivileged uid per worker; without
 root, bubblewrap uses an unprivileged user namespace. Where neither works,
 :func:`isolation` says why and the kernel runs with limits only.

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from ebmlib.grading import cgroup
 from ebmlib.grading.exercise import load_exercises, source_cells
 from ebmlib.grading.grader import grade, reference
 from ebmlib.grading.notebook import Cell
@@ -166,3 +167,26 @@ def test_the_graders_memory_stays_flat_whatever_the_kernel_sends(course, public_
     assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
     assert load_json(out / "results" / "flood.json")["points"] == 6
     assert peak < 400, f"the grader's memory peaked at {peak} MB"
+
+
+@pytest.mark.skipif(cgroup.parent() is None, reason="needs root and a memory cgroup")
+def test_a_grader_empties_the_memory_groups_of_graders_that_died():
+    """A kernel left by a killed grader (in the moment before bubblewrap's --die-with-parent
+    holds) is killed, with its group, by the next grader; a live grader's is left alone."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()                                   # a pid that no longer runs
+    groups = [cgroup.parent() / f"ebm-{dead.pid}-left", cgroup.parent() / f"ebm-{os.getpid()}-live"]
+    sleepers = []
+    for group in groups:
+        group.mkdir()
+        sleepers.append(subprocess.Popen(["sleep", "4324"]))
+        (group / "cgroup.procs").write_text(str(sleepers[-1].pid))
+    try:
+        cgroup._sweep(cgroup.parent())
+        assert sleepers[0].wait(timeout=10) == -signal.SIGKILL and not groups[0].exists()
+        assert sleepers[1].poll() is None and groups[1].exists()
+    finally:
+        for sleeper in sleepers:
+            sleeper.kill()
+            sleeper.wait()
+        cgroup._empty(groups[1])
