@@ -12,7 +12,7 @@ import time
 
 import nbformat
 
-from . import batch, lms, report, submissions
+from . import batch, cluster, lms, report, submissions
 from .bundle import write_bundle
 from .exercise import Exercise, load_exercises, manual_answers, source_cells
 from .grader import ReferenceFailure, grade
@@ -218,7 +218,6 @@ def _pool(args, private):
     if not args.scheduler:
         yield args.jobs, _isolation(private)
         return
-    from . import cluster
     try:
         pool = cluster.Cluster(args.scheduler, [os.path.realpath(p) for p in private])
     except cluster.ClusterError as exc:
@@ -296,7 +295,7 @@ def _grade(args, start, source, exercises, folder, out, limits, pool, iso):
 
 def _crashed(exercise, exc):
     """The result of a notebook whose grading failed (graded again on the next run)."""
-    why = str(exc) if type(exc).__name__ == "WorkersDied" else \
+    why = str(exc) if isinstance(exc, cluster.WorkersDied) else \
         f"the grader failed on this notebook ({type(exc).__name__}: {exc})"
     return report.not_graded(exercise, "crashed", f"{why}; it will be graded again on the "
                                                   f"next run", None)
